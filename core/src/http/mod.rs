@@ -1,0 +1,149 @@
+//! Small owned HTTP values: what the machine asks the host to send, and what came back.
+//!
+//! These are plain data (strings, bytes, integers) so that every binding can mirror
+//! them one to one. Header values and bodies can carry secrets (a refresh token in a
+//! form body, a bearer token in `Authorization`), so `Debug` shows only their names
+//! and sizes.
+
+use crate::secret::Secret;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+/// An HTTP method the machine uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Method {
+    /// `GET`: metadata discovery.
+    Get,
+    /// `POST`: token endpoint, registration.
+    Post,
+}
+
+impl Method {
+    /// The method as it appears on the request line.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        }
+    }
+}
+
+/// One request header. The value may be a credential, so it is a [`Secret`].
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Header {
+    /// Header name as written (compare case-insensitively).
+    pub name: String,
+    /// Header value.
+    pub value: Secret,
+}
+
+impl Header {
+    /// A header from a name and a value.
+    pub fn new(name: impl Into<String>, value: impl Into<Secret>) -> Header {
+        Header { name: name.into(), value: value.into() }
+    }
+}
+
+impl fmt::Debug for Header {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: <{} bytes>", self.name, self.value.len())
+    }
+}
+
+/// A request the machine wants the host to perform (token endpoint, discovery,
+/// registration).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Request {
+    /// Method.
+    pub method: Method,
+    /// Absolute URL.
+    pub url: String,
+    /// Headers in order.
+    pub headers: Vec<Header>,
+    /// Body bytes (empty for `GET`). May contain secrets.
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// A `GET` of `url` that accepts JSON.
+    pub fn get_json(url: impl Into<String>) -> Request {
+        Request {
+            method: Method::Get,
+            url: url.into(),
+            headers: alloc::vec![Header::new("Accept", "application/json")],
+            body: Vec::new(),
+        }
+    }
+
+    /// The first header named `name` (ASCII case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.expose())
+    }
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("headers", &self.headers)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+impl Drop for Request {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.body);
+    }
+}
+
+/// A response to a [`Request`], as the host received it.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Headers in order, names as received.
+    pub headers: Vec<(String, String)>,
+    /// Body bytes (may contain tokens).
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The first header named `name` (ASCII case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of headers named `name`, in order.
+    pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("headers", &names)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+impl Drop for Response {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.body);
+    }
+}
