@@ -5,6 +5,12 @@
 //! form body, a bearer token in `Authorization`), so `Debug` shows only their names
 //! and sizes.
 
+pub mod raw;
+
+pub use raw::{
+    parse_response, write_request, write_request_parts, Progress, RawError, ResponseParser,
+};
+
 use crate::secret::Secret;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -41,7 +47,10 @@ pub struct Header {
 impl Header {
     /// A header from a name and a value.
     pub fn new(name: impl Into<String>, value: impl Into<Secret>) -> Header {
-        Header { name: name.into(), value: value.into() }
+        Header {
+            name: name.into(),
+            value: value.into(),
+        }
     }
 }
 
