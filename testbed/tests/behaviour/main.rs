@@ -1,0 +1,14 @@
+//! Behaviour tests of the loopback testbed, one module per behaviour, linked into one
+//! test binary to keep build time down on small machines.
+
+mod common;
+
+mod authorization_flow;
+mod background;
+mod challenges;
+mod expiry;
+mod faults;
+mod introspection;
+mod mcp_transport;
+mod metadata;
+mod refresh_rotation;
