@@ -343,4 +343,57 @@ mod tests {
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-c="
         ));
     }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn parsers_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+                let text = String::from_utf8_lossy(&bytes);
+                let _ = Params::parse(&bytes);
+                let _ = basic_credentials(&text);
+                let _ = basic_credentials(&format!("Basic {text}"));
+                let _ = check_redirect_uri(&text);
+                let _ = redirect_uri_matches("http://127.0.0.1/cb", &text);
+                let _ = resource_matches(&text, "http://127.0.0.1:1/mcp");
+                let _ = parse_scope(&text);
+                let _ = is_valid_verifier(&text);
+                let _ = is_valid_s256_challenge(&text);
+            }
+
+            #[test]
+            fn form_round_trip(pairs in proptest::collection::vec(("[a-z_]{1,8}", "\\PC{1,12}"), 0..6)) {
+                let mut unique: Vec<(String, String)> = Vec::new();
+                for (k, v) in pairs {
+                    if !unique.iter().any(|(n, _)| *n == k) {
+                        unique.push((k, v));
+                    }
+                }
+                let mut ser = url::form_urlencoded::Serializer::new(String::new());
+                for (k, v) in &unique {
+                    ser.append_pair(k, v);
+                }
+                let (params, dup) = Params::parse(ser.finish().as_bytes());
+                prop_assert_eq!(dup, None);
+                for (k, v) in &unique {
+                    prop_assert_eq!(params.get(k), Some(v.as_str()));
+                }
+            }
+
+            #[test]
+            fn basic_round_trip(id in "\\PC{1,16}", secret in "\\PC{0,16}") {
+                let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+                let header = format!("Basic {}", STANDARD.encode(format!("{}:{}", enc(&id), enc(&secret))));
+                prop_assert_eq!(basic_credentials(&header), Ok(Some((id, secret))));
+            }
+
+            #[test]
+            fn valid_verifiers_give_valid_challenges(v in "[A-Za-z0-9._~-]{43,128}") {
+                prop_assert!(is_valid_verifier(&v));
+                prop_assert!(is_valid_s256_challenge(&s256(&v)));
+            }
+        }
+    }
 }

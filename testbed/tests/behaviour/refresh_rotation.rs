@@ -185,3 +185,39 @@ async fn a_refresh_token_only_works_for_its_client() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "invalid_grant");
 }
+
+#[tokio::test]
+async fn concurrent_refreshes_with_one_token_trip_reuse_detection() {
+    // What a client without single flight does: several refreshes with the same
+    // refresh token at once. One wins; the next is reuse and revokes the family, so
+    // even the winner's tokens die.
+    let tb = start(Config::default()).await;
+    let t = tb.issue_tokens_for_test("mcp:tools").unwrap();
+    let r = t.refresh_token.unwrap().expose().to_string();
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let (url, id, r) = (tb.token_endpoint(), t.client_id.clone(), r.clone());
+        tasks.push(tokio::spawn(async move {
+            post_form(
+                &http(),
+                &url,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &r),
+                    ("client_id", &id),
+                ],
+            )
+            .await
+            .status()
+        }));
+    }
+    let mut ok = 0;
+    for task in tasks {
+        if task.await.unwrap() == StatusCode::OK {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 1);
+    assert_eq!(tb.counters().refresh_reuse_detected, 1);
+    assert_eq!(tb.counters().token_refresh, 4);
+}
