@@ -643,10 +643,10 @@ impl<'a> Param<'a> {
     /// ```
     /// use bearerflow::challenge::{parse, Mode};
     ///
-    /// let c = parse(r#"Basic realm="a\b""#, Mode::Strict).next().unwrap().unwrap();
+    /// let c = parse(r#"Basic realm="a\\b \"c\"""#, Mode::Strict).next().unwrap().unwrap();
     /// let mut out = heapless::String::<16>::new();
     /// c.param("realm").unwrap().append_to(&mut out).unwrap();
-    /// assert_eq!(out.as_str(), r"a\b");
+    /// assert_eq!(out.as_str(), r#"a\b "c""#);
     /// ```
     pub fn append_to<const N: usize>(
         &self,
