@@ -272,6 +272,7 @@ fn initialize_result(params: &Value) -> Value {
     // Lifecycle "Version Negotiation": echo a supported version, else offer the latest.
     let version = requested
         .filter(|v| PROTOCOL_VERSIONS.contains(v))
+        // Indexing a non-empty const array: checked at compile time.
         .unwrap_or(PROTOCOL_VERSIONS[0]);
     json!({
         "protocolVersion": version,
