@@ -1,5 +1,92 @@
-//! bearerflow: keep an OAuth 2.1 bearer-token client authorized for the whole life of a
-//! session.
+//! bearerflow keeps an MCP client (or any OAuth 2.1 bearer-token client) authorized for
+//! the whole life of a session.
+//!
+//! It is a sans-IO state machine: the host feeds it events (a request to send, an HTTP
+//! response, the current time, a browser redirect, a helper's output) and drains
+//! actions from it (send this request with these headers, call the token endpoint, open
+//! this URL, run the header helper, persist these tokens, fail this request). It never
+//! opens a socket, reads a clock, spawns a process or draws randomness by itself, so the
+//! same core runs under tokio, in a browser, behind a C ABI and on a microcontroller.
+//!
+//! # The run loop
+//!
+//! Mutate, drain [`Session::poll_action`] until it is empty, then wait until
+//! [`Session::poll_timeout`] or the next event. Every binding's driver is this loop.
+//!
+//! ```no_run
+//! use bearerflow::session::{Action, Config, OAuthConfig, Session, Verdict};
+//! use bearerflow::time::Timestamp;
+//!
+//! # fn now() -> Timestamp { Timestamp(0) }
+//! # fn seed() -> [u8; 32] { [0; 32] }
+//! # fn send_to_resource(_h: &[bearerflow::http::Header]) -> (u16, Vec<String>) { (200, vec![]) }
+//! # fn perform(_r: &bearerflow::http::Request) -> (u16, Vec<(String, String)>, Vec<u8>) { (200, vec![], vec![]) }
+//! # fn persist(_s: &bearerflow::session::Snapshot) {}
+//! # fn open_browser_and_wait(_u: &str) -> String { String::new() }
+//! let config = Config::oauth(
+//!     "https://mcp.example.com/mcp",
+//!     OAuthConfig {
+//!         redirect_uri: Some("http://127.0.0.1:8976/callback".into()),
+//!         ..OAuthConfig::default()
+//!     },
+//! );
+//! let mut session = Session::new(config, seed(), now());
+//! let call = session.begin_request(now());
+//! let mut done = false;
+//! while !done {
+//!     while let Some(action) = session.poll_action() {
+//!         match action {
+//!             Action::Send { id, generation } => {
+//!                 let headers = session.headers(generation).unwrap_or_default().to_vec();
+//!                 let (status, www_authenticate) = send_to_resource(&headers);
+//!                 let lines: Vec<&str> = www_authenticate.iter().map(String::as_str).collect();
+//!                 match session.handle_resource_response(id, status, &lines, now()) {
+//!                     Verdict::Deliver => done = id == call,
+//!                     Verdict::Retry => {} // another Send or a Fail for `id` follows
+//!                 }
+//!             }
+//!             Action::Fetch { id, request } => {
+//!                 let (status, headers, body) = perform(&request);
+//!                 let headers: Vec<(&str, &str)> =
+//!                     headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+//!                 session.handle_http_response(id, status, &headers, &body, now());
+//!             }
+//!             Action::Persist(snapshot) => persist(&snapshot),
+//!             Action::Authorize { url } => {
+//!                 let redirect = open_browser_and_wait(&url);
+//!                 let _ = session.handle_redirect(&redirect, now());
+//!             }
+//!             Action::RunHelper => { /* run the command, then handle_helper_output */ }
+//!             Action::Fail { id, error } => {
+//!                 eprintln!("request {id:?} failed: {error}");
+//!                 done = id == call;
+//!             }
+//!         }
+//!     }
+//!     if let Some(deadline) = session.poll_timeout() {
+//!         // sleep until `deadline` or the next event, then:
+//!         session.handle_timeout(deadline);
+//!     }
+//! }
+//! ```
+//!
+//! # Modules
+//!
+//! - [`challenge`]: `WWW-Authenticate` parsing and rendering, `Authorization: Bearer`
+//!   (RFC 9110 §11.6.1, RFC 6750 §3, RFC 9728 §5.1).
+//! - [`token`]: [`TokenSet`](token::TokenSet), [`Phase`](token::Phase), generations.
+//! - [`policy`]: when to refresh, how to back off.
+//! - [`oauth`]: token, discovery, registration and authorization messages as pure
+//!   functions.
+//! - [`http`]: small owned request/response values and raw HTTP/1.1 for socket hosts.
+//! - [`session`]: the machine.
+//!
+//! # Errors and panics
+//!
+//! Every malformed input (a header, a JSON body, a redirect URL) gives a typed error
+//! that says what was wrong and where. No panic is reachable from any input; fuzz
+//! targets and property tests check it. Secrets live in [`secret::Secret`], which
+//! redacts itself in `Debug` and `Display` and zeroizes on drop.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -9,5 +96,8 @@ extern crate alloc;
 pub mod challenge;
 pub mod http;
 pub mod oauth;
+pub mod policy;
 pub mod secret;
+pub mod session;
 pub mod time;
+pub mod token;

@@ -93,7 +93,12 @@ impl Policy {
 
     /// The schedule of a token received at `received_at` that expires at `expires_at`.
     /// `jitter_unit` is a host-entropy draw in `0..=u32::MAX` that places the jitter.
-    pub fn schedule(&self, received_at: Timestamp, expires_at: Timestamp, jitter_unit: u32) -> Schedule {
+    pub fn schedule(
+        &self,
+        received_at: Timestamp,
+        expires_at: Timestamp,
+        jitter_unit: u32,
+    ) -> Schedule {
         let lifetime = expires_at.since(received_at);
         let expired_at = expires_at - self.skew_for(lifetime);
         let window = self.window_for(lifetime);

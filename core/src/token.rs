@@ -17,7 +17,17 @@ use core::fmt;
 /// A token generation: grows by one with every new credential (token set or helper
 /// output). Generation 0 means "no credential": a request sent without one.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
 )]
 #[serde(transparent)]
 pub struct Generation(pub u64);

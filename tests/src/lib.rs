@@ -1,4 +1,9 @@
-//! Helpers shared by the vector runners: where the vectors live and how to load them.
+//! Workspace integration tests for bearerflow: a simulated world for the session
+//! machine ([`sim`]) and the binding-neutral JSON vectors ([`vector`]).
+
+pub mod scenarios;
+pub mod sim;
+pub mod vector;
 
 use std::path::PathBuf;
 

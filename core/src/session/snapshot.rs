@@ -1,0 +1,104 @@
+//! What a host persists: tokens with absolute expiry, the client registration and the
+//! authorization server they belong to. Versioned serde JSON.
+//!
+//! Restoring a snapshot at the same `now` gives the same [`Phase`](crate::token::Phase):
+//! expiry is absolute (unix ms), never "seconds from now".
+
+use crate::oauth::ClientRegistration;
+use crate::secret::Secret;
+use alloc::string::String;
+
+/// The snapshot format this version writes and reads.
+pub const SNAPSHOT_VERSION: u32 = 1;
+
+/// Durable session state. Its `Debug` redacts every secret.
+#[derive(Clone, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Snapshot {
+    /// Format version ([`SNAPSHOT_VERSION`]).
+    pub version: u32,
+    /// The current tokens, if any.
+    #[serde(default)]
+    pub tokens: Option<StoredTokens>,
+    /// The client registration, if any.
+    #[serde(default)]
+    pub client: Option<ClientRegistration>,
+    /// Endpoints of the authorization server the tokens and registration belong to.
+    #[serde(default)]
+    pub server: Option<StoredServer>,
+}
+
+/// Tokens as stored.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredTokens {
+    /// Access token.
+    pub access_token: Secret,
+    /// Refresh token.
+    #[serde(default)]
+    pub refresh_token: Option<Secret>,
+    /// When they were received (unix ms).
+    pub received_at: u64,
+    /// Absolute expiry (unix ms), if known.
+    #[serde(default)]
+    pub expires_at: Option<u64>,
+    /// Granted scope.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// Generation of this token set.
+    pub generation: u64,
+}
+
+/// The authorization server as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct StoredServer {
+    /// Issuer identifier (RFC 8414 §2).
+    pub issuer: String,
+    /// Token endpoint.
+    pub token_endpoint: String,
+    /// Authorization endpoint.
+    #[serde(default)]
+    pub authorization_endpoint: Option<String>,
+    /// Registration endpoint.
+    #[serde(default)]
+    pub registration_endpoint: Option<String>,
+}
+
+/// A snapshot could not be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SnapshotError {
+    /// Not JSON of the snapshot's shape; the message names the field or position.
+    Malformed(String),
+    /// Written by a newer version of bearerflow.
+    UnsupportedVersion(u32),
+}
+
+impl core::fmt::Display for SnapshotError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            SnapshotError::Malformed(m) => write!(f, "snapshot is malformed: {m}"),
+            SnapshotError::UnsupportedVersion(v) => {
+                write!(f, "snapshot version {v} is newer than {SNAPSHOT_VERSION}")
+            }
+        }
+    }
+}
+
+impl core::error::Error for SnapshotError {}
+
+impl Snapshot {
+    /// Serialize to JSON.
+    pub fn to_json(&self) -> String {
+        // Serializing these plain structs to a String cannot fail: no maps with
+        // non-string keys, no custom serializers that error.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Parse JSON written by [`Snapshot::to_json`] (this version or an older one).
+    pub fn from_json(json: &[u8]) -> Result<Snapshot, SnapshotError> {
+        let snap: Snapshot = serde_json::from_slice(json)
+            .map_err(|e| SnapshotError::Malformed(alloc::format!("{e}")))?;
+        if snap.version > SNAPSHOT_VERSION {
+            return Err(SnapshotError::UnsupportedVersion(snap.version));
+        }
+        Ok(snap)
+    }
+}
