@@ -50,8 +50,9 @@ pub enum ChallengeErrorKind {
     Token68NotAllowed,
 }
 
-impl ChallengeErrorKind {
-    fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+/// What was wrong, without the offset (the [`ChallengeError`] display adds it).
+impl fmt::Display for ChallengeErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             ChallengeErrorKind::InvalidUtf8 => f.write_str("invalid UTF-8"),
             ChallengeErrorKind::ControlCharacter(b) => write!(f, "control character 0x{b:02X}"),
@@ -115,7 +116,7 @@ impl ChallengeError {
 
 impl fmt::Display for ChallengeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.kind.describe(f)?;
+        fmt::Display::fmt(&self.kind, f)?;
         write!(f, " at byte {}", self.offset)
     }
 }
