@@ -5,6 +5,8 @@
 //! form body, a bearer token in `Authorization`), so `Debug` shows only their names
 //! and sizes.
 
+#[cfg(feature = "embedded-io")]
+pub mod blocking;
 pub mod raw;
 
 pub use raw::{
