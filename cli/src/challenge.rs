@@ -9,7 +9,8 @@
 //!   "params":[["error","invalid_token"]]}]}`, with `"tolerated":[...]` added in
 //!   lenient mode (the default) and a `"bearer":{...}` object on each Bearer
 //!   challenge with `--bearer`. Names are printed as written, values unescaped.
-//! - a malformed value: `{"ok":false,"error":"<what>","offset":N}`, exit status 1.
+//! - a malformed value: `{"ok":false,"error":"<what>","code":"<code>","offset":N}`,
+//!   exit status 1 (`code` is `ChallengeErrorKind::code`).
 //! - bad usage: `{"ok":false,"error":"<what>","offset":null}`, exit status 2.
 //!
 //! The same JSON shape is used by the shared test vectors in `tests/vectors/challenge`.
@@ -138,8 +139,9 @@ fn render(lines: &[&str], mode: Mode, bearer: bool) -> (String, bool) {
 
 fn error_json(e: ChallengeError) -> String {
     format!(
-        r#"{{"ok":false,"error":{},"offset":{}}}"#,
+        r#"{{"ok":false,"error":{},"code":{},"offset":{}}}"#,
         string(&e.kind.to_string()),
+        string(e.kind.code()),
         e.offset
     )
 }
@@ -219,7 +221,7 @@ mod tests {
         assert!(!ok);
         assert_eq!(
             json,
-            r#"{"ok":false,"error":"quoted-string opened here is not closed","offset":12}"#
+            r#"{"ok":false,"error":"quoted-string opened here is not closed","code":"unterminated_quoted_string","offset":12}"#
         );
     }
 

@@ -74,7 +74,7 @@ fn strict_error_has_what_and_offset_and_exit_1() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         last_json(&out),
-        json!({"ok": false, "error": "expected ',' between parameters", "offset": 37})
+        json!({"ok": false, "error": "expected ',' between parameters", "code": "expected_comma", "offset": 37})
     );
 }
 
@@ -148,7 +148,7 @@ fn non_utf8_stdin_reports_the_offset() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         last_json(&out),
-        json!({"ok": false, "error": "invalid UTF-8", "offset": 34})
+        json!({"ok": false, "error": "invalid UTF-8", "code": "invalid_utf8", "offset": 34})
     );
 }
 
@@ -158,7 +158,7 @@ fn control_characters_and_trailing_backslash() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         last_json(&out),
-        json!({"ok": false, "error": "control character 0x01", "offset": 14})
+        json!({"ok": false, "error": "control character 0x01", "code": "control_character", "offset": 14})
     );
     let out = run(&[r#"Basic realm="a\"#], None);
     assert_eq!(out.status.code(), Some(1));

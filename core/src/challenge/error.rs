@@ -50,6 +50,30 @@ pub enum ChallengeErrorKind {
     Token68NotAllowed,
 }
 
+impl ChallengeErrorKind {
+    /// A stable snake_case code for this kind, shared by the CLI, the test vectors
+    /// and the bindings.
+    pub const fn code(&self) -> &'static str {
+        match self {
+            ChallengeErrorKind::InvalidUtf8 => "invalid_utf8",
+            ChallengeErrorKind::ControlCharacter(_) => "control_character",
+            ChallengeErrorKind::UnexpectedByte(_) => "unexpected_byte",
+            ChallengeErrorKind::UnexpectedEnd => "unexpected_end",
+            ChallengeErrorKind::ParamOutsideChallenge => "param_outside_challenge",
+            ChallengeErrorKind::ExpectedEquals => "expected_equals",
+            ChallengeErrorKind::ExpectedValue => "expected_value",
+            ChallengeErrorKind::ExpectedComma => "expected_comma",
+            ChallengeErrorKind::UnterminatedQuotedString => "unterminated_quoted_string",
+            ChallengeErrorKind::TrailingBackslash => "trailing_backslash",
+            ChallengeErrorKind::InvalidEscape => "invalid_escape",
+            ChallengeErrorKind::DuplicateParam => "duplicate_param",
+            ChallengeErrorKind::BufferTooSmall { .. } => "buffer_too_small",
+            ChallengeErrorKind::NotBearer => "not_bearer",
+            ChallengeErrorKind::Token68NotAllowed => "token68_not_allowed",
+        }
+    }
+}
+
 /// What was wrong, without the offset (the [`ChallengeError`] display adds it).
 impl fmt::Display for ChallengeErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -227,6 +251,7 @@ mod tests {
     fn display_says_what_and_where() {
         let e = ChallengeError::new(ChallengeErrorKind::UnexpectedByte(b'='), 7);
         assert_eq!(e.to_string(), "unexpected '=' at byte 7");
+        assert_eq!(e.kind.code(), "unexpected_byte");
         let e = ChallengeError::new(ChallengeErrorKind::ControlCharacter(0), 3);
         assert_eq!(e.to_string(), "control character 0x00 at byte 3");
         let e = ChallengeError::new(ChallengeErrorKind::UnexpectedByte(0xC3), 1);
