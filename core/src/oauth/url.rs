@@ -126,7 +126,7 @@ pub fn check_endpoint(url: &str) -> Result<(), DiscoveryError> {
 ///   carries one it is part of what identifies the resource.
 ///
 /// Prefer the `resource` value from the server's protected resource metadata when it
-/// passed [`resource_matches`](super::resource_matches); this function is the fallback.
+/// passed [`resource_matches`]; this function is the fallback.
 ///
 /// ```
 /// use bearerflow::oauth::canonical_resource;
