@@ -5,8 +5,11 @@
 //!   ends with one line `ci: N passed, M failed`.
 //! - `cargo xtask bench`: criterion benches, then a side-by-side ratio table.
 //! - `cargo xtask fuzz [SECONDS]`: every fuzz target for SECONDS each (default 60).
+//! - `cargo xtask conformance`: the official MCP conformance runner's client `auth/*`
+//!   scenarios against `bearerflow conformance-client` (see `conformance/NOTES.md`).
 
 mod bench;
+mod conformance;
 mod tools;
 
 use std::io::{BufRead, BufReader};
@@ -28,16 +31,18 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("conformance") => conformance::run(&args[1..]).map(|_| ()),
         Some("fuzz") => {
             let secs = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60);
             fuzz(secs)
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci [--no-fuzz] | bench | fuzz [SECONDS]>\n\
-                 ci     the full test run CI does (installs missing tools)\n\
-                 bench  criterion benches and the comparison report\n\
-                 fuzz   every fuzz target for SECONDS each"
+                "usage: cargo xtask <ci [--no-fuzz] [--no-conformance] | bench | fuzz [SECONDS] | conformance [--scenario NAME]...>\n\
+                 ci           the full test run CI does (installs missing tools)\n\
+                 bench        criterion benches and the comparison report\n\
+                 fuzz         every fuzz target for SECONDS each\n\
+                 conformance  the official MCP conformance suite (client auth scenarios)"
             );
             return ExitCode::from(2);
         }
@@ -162,6 +167,7 @@ fn cargo() -> Command {
 fn ci(args: &[String]) -> Result<(), String> {
     let started = Instant::now();
     let with_fuzz = !args.iter().any(|a| a == "--no-fuzz");
+    let with_conformance = !args.iter().any(|a| a == "--no-conformance");
     tools::ensure_ci_tools(with_fuzz)?;
 
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
@@ -228,6 +234,12 @@ fn ci(args: &[String]) -> Result<(), String> {
         "--locked",
         "--doc",
     ]))?);
+
+    if with_conformance {
+        let c = conformance::run(&[])?;
+        tally.passed += c.passed;
+        tally.skipped += c.expected;
+    }
 
     if with_fuzz {
         fuzz(20)?;
