@@ -227,23 +227,16 @@ pub struct RedirectParams {
     pub error_description: Option<String>,
 }
 
-/// Where the query of `input` starts, if it has one.
+/// The byte range of the query in `input`, if it has one: after the first `?` and
+/// before the first `#`. Without a `?`, an absolute URL or a path has no query, and
+/// anything else is taken as a bare query string (`code=...&state=...`).
 fn query_range(input: &str) -> Option<(usize, usize)> {
-    match input.find(['?', '#']) {
-        Some(i) if input.as_bytes().get(i) == Some(&b'?') => {
-            let start = i + 1;
-            let end = input
-                .get(start..)
-                .and_then(|rest| rest.find('#'))
-                .map_or(input.len(), |j| start + j);
-            Some((start, end))
-        }
-        // A fragment before any '?': the '?' (if any) is inside the fragment.
-        Some(_) => None,
-        // No '?' at all: an absolute URL or a path has no query; anything else is taken
-        // as a bare query string ("code=...&state=...").
-        None if input.contains("://") || input.starts_with('/') => None,
-        None => Some((0, input.len())),
+    let hash = input.find('#').unwrap_or(input.len());
+    let before = input.get(..hash).unwrap_or(input);
+    match before.find('?') {
+        Some(q) => Some((q + 1, hash)),
+        None if before.contains("://") || before.starts_with('/') => None,
+        None => Some((0, hash)),
     }
 }
 
@@ -473,6 +466,13 @@ mod tests {
             RedirectParams::default()
         );
         assert_eq!(parse_redirect("").unwrap(), RedirectParams::default());
+        assert_eq!(
+            parse_redirect("/cb#a?code=x").unwrap(),
+            RedirectParams::default()
+        );
+        let p = parse_redirect("code=abc&state=s#frag=1").unwrap();
+        assert_eq!(p.code.as_ref().map(Secret::expose), Some("abc"));
+        assert_eq!(p.state.as_deref(), Some("s"));
     }
 
     #[test]

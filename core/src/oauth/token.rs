@@ -263,10 +263,12 @@ pub fn parse_token_response(status: u16, body: &[u8]) -> Result<TokenResponse, T
     }
     // Move the secrets out of the JSON tree first, so that they end up in a `Secret`
     // (zeroized on drop) whichever check below fails.
-    let access_token = json::take_secret(&mut obj, "access_token").map_err(malformed)?;
-    let refresh_token = json::take_secret(&mut obj, "refresh_token").map_err(malformed)?;
-    let access_token = access_token.ok_or(BodyProblem::MissingField("access_token"));
-    let access_token = access_token.map_err(malformed)?;
+    let access_token = json::take_secret(&mut obj, "access_token");
+    let refresh_token = json::take_secret(&mut obj, "refresh_token");
+    let access_token = access_token
+        .and_then(|t| t.ok_or(BodyProblem::MissingField("access_token")))
+        .map_err(malformed)?;
+    let refresh_token = refresh_token.map_err(malformed)?;
     if access_token.is_empty() {
         return Err(malformed(BodyProblem::InvalidValue {
             field: "access_token",
