@@ -77,8 +77,18 @@ pub struct AuthServer {
     codes: HashMap<String, (String, String, String, Option<String>)>,
     /// Static GET documents by URL (metadata); tests may replace them.
     pub documents: HashMap<String, (u16, String)>,
-    /// Scope every token grants.
+    /// Scope a token grants when the request names none.
     pub granted_scope: Option<String>,
+    /// Grant `granted_scope` whatever the request asks for.
+    pub ignore_requested_scope: bool,
+    /// Scope of each access token.
+    pub scopes: HashMap<String, String>,
+    /// Token endpoint URL (the 2025-03-26 default-endpoint tests move it).
+    pub token_url: String,
+    /// Registration endpoint URL.
+    pub register_url: String,
+    /// The client id of the last request's HTTP Basic credentials.
+    basic_client: Option<String>,
     /// Token requests by grant type.
     pub grants: BTreeMap<String, u32>,
     /// Discovery GETs served.
@@ -138,6 +148,11 @@ impl AuthServer {
             codes: HashMap::new(),
             documents,
             granted_scope: Some("mcp:tools".into()),
+            ignore_requested_scope: false,
+            scopes: HashMap::new(),
+            token_url: TOKEN_ENDPOINT.into(),
+            register_url: format!("{ISSUER}/register"),
+            basic_client: None,
             grants: BTreeMap::new(),
             discovery_gets: 0,
             registrations: 0,
@@ -176,7 +191,7 @@ impl AuthServer {
         self.access.clear();
     }
 
-    fn token_json(&mut self, now: u64, refresh: Option<String>) -> String {
+    fn token_json(&mut self, now: u64, refresh: Option<String>, scope: Option<String>) -> String {
         let (access, new_refresh, expires_in) = {
             let access = self.fresh("at");
             let lifetime = self.access_ttl.or(self.hidden_ttl);
@@ -184,6 +199,12 @@ impl AuthServer {
                 .insert(access.clone(), lifetime.map(|t| now + t * 1000));
             (access, refresh, self.access_ttl)
         };
+        let scope = scope
+            .filter(|_| !self.ignore_requested_scope)
+            .or_else(|| self.granted_scope.clone());
+        if let Some(sc) = &scope {
+            self.scopes.insert(access.clone(), sc.clone());
+        }
         let mut v = json!({"access_token": access, "token_type": "Bearer"});
         if let Some(e) = expires_in {
             v["expires_in"] = json!(e);
@@ -191,7 +212,7 @@ impl AuthServer {
         if let Some(r) = new_refresh {
             v["refresh_token"] = json!(r);
         }
-        if let Some(s) = &self.granted_scope {
+        if let Some(s) = scope {
             v["scope"] = json!(s);
         }
         v.to_string()
@@ -202,7 +223,14 @@ impl AuthServer {
     }
 
     /// Serve one request the session asked for.
-    fn serve(&mut self, method: &str, url: &str, body: &[u8], now: u64) -> Reply {
+    fn serve(
+        &mut self,
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+        now: u64,
+    ) -> Reply {
         if method == "GET" {
             self.discovery_gets += 1;
             return match self.documents.get(url) {
@@ -211,8 +239,9 @@ impl AuthServer {
             };
         }
         let pairs = form::parse_pairs(&String::from_utf8_lossy(body)).unwrap_or_default();
+        self.basic_client = basic_client(headers);
         let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-        if url == format!("{ISSUER}/register") {
+        if url == self.register_url {
             self.registrations += 1;
             let id = self.fresh("dyn-client");
             self.clients.insert(id.clone());
@@ -225,7 +254,7 @@ impl AuthServer {
                 .to_string(),
             );
         }
-        if url != TOKEN_ENDPOINT {
+        if url != self.token_url {
             return Reply::Http(404, vec![], "not found".into());
         }
         let grant = get("grant_type").unwrap_or_default();
@@ -263,7 +292,7 @@ impl AuthServer {
                         } else {
                             None
                         };
-                        Reply::Http(200, vec![], self.token_json(now, next))
+                        Reply::Http(200, vec![], self.token_json(now, next, None))
                     }
                     Some(false) => {
                         // Reuse of a spent refresh token: revoke the family (RFC 9700 §4.14.2).
@@ -278,7 +307,7 @@ impl AuthServer {
                 let (Some(code), Some(verifier)) = (get("code"), get("code_verifier")) else {
                     return Self::error("invalid_request", 400);
                 };
-                let Some((client, challenge, redirect, _scope)) = self.codes.remove(&code) else {
+                let Some((client, challenge, redirect, scope)) = self.codes.remove(&code) else {
                     return Self::error("invalid_grant", 400);
                 };
                 let ok = get("client_id").as_deref() == Some(client.as_str())
@@ -292,9 +321,15 @@ impl AuthServer {
                     self.refresh.insert(n.clone(), true);
                     n
                 });
-                Reply::Http(200, vec![], self.token_json(now, rt))
+                Reply::Http(200, vec![], self.token_json(now, rt, scope))
             }
-            "client_credentials" => Reply::Http(200, vec![], self.token_json(now, None)),
+            "client_credentials" => {
+                let client = get("client_id").or_else(|| self.basic_client.clone());
+                if !client.is_some_and(|c| self.clients.contains(&c)) {
+                    return Self::error("invalid_client", 401);
+                }
+                Reply::Http(200, vec![], self.token_json(now, None, get("scope")))
+            }
             _ => Self::error("unsupported_grant_type", 400),
         }
     }
@@ -326,13 +361,28 @@ impl AuthServer {
                         get("scope"),
                     ),
                 );
+                // The issuer is the origin of the authorization endpoint in this sim.
+                let issuer = bearerflow::oauth::origin(url).unwrap_or_else(|_| ISSUER.to_string());
                 Some(format!(
                     "{redirect}?code={code}&state={state}&iss={}",
-                    form::encode(ISSUER)
+                    form::encode(&issuer)
                 ))
             }
         }
     }
+}
+
+/// The client id in an `Authorization: Basic` header (RFC 6749 §2.3.1), if any.
+fn basic_client(headers: &[(String, String)]) -> Option<String> {
+    use base64::Engine;
+    let (_, v) = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("authorization"))?;
+    let b64 = v.strip_prefix("Basic ")?;
+    let raw = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (id, _) = text.split_once(':')?;
+    form::decode(id).ok()
 }
 
 enum Reply {
@@ -385,6 +435,10 @@ pub struct Sim {
     pub latency: u64,
     /// What the browser does.
     pub browser: Browser,
+    /// A scope every resource request needs (else `403 insufficient_scope`).
+    pub required_scope: Option<String>,
+    /// The `resource_metadata` URL `401` challenges name, if any.
+    pub challenge_metadata: Option<String>,
     /// The header helper's token lifetime on the server, seconds.
     pub helper_server_ttl: Option<u64>,
     /// Helper runs served.
@@ -436,6 +490,8 @@ impl Sim {
             latency: 20,
             browser: Browser::Approve,
             helper_server_ttl: None,
+            required_scope: None,
+            challenge_metadata: Some(PRM_URL.to_string()),
             helper_runs: 0,
             outcomes: BTreeMap::new(),
             violations: Vec::new(),
@@ -632,7 +688,7 @@ impl Sim {
             }
             Action::Fetch { id, request } => {
                 let method = request.method.as_str();
-                if request.url == TOKEN_ENDPOINT {
+                if request.url == self.auth.token_url {
                     // A fetch the session abandoned at its deadline is no longer in flight.
                     let deadline = self.session.config().policy.fetch_deadline.0;
                     self.token_inflight.retain(|_, sent| *sent + deadline > now);
@@ -657,9 +713,18 @@ impl Sim {
                         }
                     }
                 }
-                let reply =
-                    self.auth
-                        .serve(method, &request.url, &request.body, now + self.latency);
+                let headers: Vec<(String, String)> = request
+                    .headers
+                    .iter()
+                    .map(|h| (h.name.clone(), h.value.expose().to_string()))
+                    .collect();
+                let reply = self.auth.serve(
+                    method,
+                    &request.url,
+                    &headers,
+                    &request.body,
+                    now + self.latency,
+                );
                 match reply {
                     Reply::Http(status, headers, body) => self.schedule(
                         now + 2 * self.latency,
@@ -735,17 +800,32 @@ impl Sim {
                 let ok = token
                     .as_deref()
                     .is_some_and(|t| self.auth.accepts(t, self.now));
-                let (status, lines) = if ok {
+                let meta = match &self.challenge_metadata {
+                    Some(url) => format!(", resource_metadata=\"{url}\""),
+                    None => String::new(),
+                };
+                let scoped = match (&self.required_scope, token.as_deref()) {
+                    (Some(need), Some(t)) => self.auth.scopes.get(t).is_some_and(|have| {
+                        need.split(' ').all(|n| have.split(' ').any(|h| h == n))
+                    }),
+                    _ => true,
+                };
+                let (status, lines) = if ok && scoped {
                     (200, vec![])
+                } else if ok {
+                    let need = self.required_scope.clone().unwrap_or_default();
+                    let line =
+                        format!("Bearer error=\"insufficient_scope\", scope=\"{need}\"{meta}");
+                    (403, vec![line])
+                } else if token.is_some() {
+                    let line = format!(
+                        "Bearer error=\"invalid_token\", error_description=\"The access token expired\"{meta}"
+                    );
+                    (401, vec![line])
+                } else if let Some(rest) = meta.strip_prefix(", ") {
+                    (401, vec![format!("Bearer {rest}")])
                 } else {
-                    let challenge = if token.is_some() {
-                        format!(
-                            "Bearer error=\"invalid_token\", error_description=\"The access token expired\", resource_metadata=\"{PRM_URL}\""
-                        )
-                    } else {
-                        format!("Bearer resource_metadata=\"{PRM_URL}\"")
-                    };
-                    (401, vec![challenge])
+                    (401, vec!["Bearer".to_string()])
                 };
                 self.apply(Event::ResourceResponse {
                     id,

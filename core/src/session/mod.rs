@@ -400,6 +400,7 @@ impl Session {
                 state: State::Sent { generation },
                 retried: false,
                 step_ups: 0,
+                step_up_scope: 0,
             });
             self.send(id, generation);
             if self.phase(now) == Phase::Expiring {
@@ -422,6 +423,7 @@ impl Session {
                 },
                 retried: false,
                 step_ups: 0,
+                step_up_scope: 0,
             });
             self.send(id, Generation::NONE);
             return id;
@@ -431,6 +433,7 @@ impl Session {
             state: State::Waiting { since: now },
             retried: false,
             step_ups: 0,
+            step_up_scope: 0,
         });
         self.kick(now);
         id
@@ -723,7 +726,9 @@ impl Session {
         if matches!(self.flow, Flow::Idle) {
             p.wait_deadline
         } else {
-            Millis(p.wait_deadline.0.max(p.authorization_deadline.0))
+            // The user's time in the browser, plus the ordinary wait: the flow's own
+            // deadline ends it first, with the cause recorded.
+            Millis(p.wait_deadline.0.saturating_add(p.authorization_deadline.0))
         }
     }
 
@@ -993,6 +998,10 @@ impl Session {
         }
     }
 
+    /// `403` with `error="insufficient_scope"` (RFC 6750 §3.1): step up to the union of
+    /// the granted and the challenged scopes (MCP 2025-11-25 "Scope Challenge
+    /// Handling"), then retry once. The same challenge again after a step-up, a scope the
+    /// token already has, or more than `max_step_ups`, fails the request instead.
     fn on_insufficient_scope(
         &mut self,
         id: RequestId,
@@ -1001,23 +1010,20 @@ impl Session {
     ) -> Verdict {
         let granted = self.tokens.as_ref().and_then(|t| t.scope()).unwrap_or("");
         let required = c.scope.clone().unwrap_or_default();
-        let already = !required.is_empty()
-            && required
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .all(|s| granted.split(' ').any(|g| g == s));
+        let already = !required.is_empty() && oauth::scope_covers(granted, &required);
+        let fingerprint = scope_fingerprint(&required);
         let max = self.policy().max_step_ups;
-        let can = self
-            .oauth_config()
-            .is_some_and(|o| o.redirect_uri.is_some() || o.grant == Grant::ClientCredentials);
+        let can = self.can_authorize();
         let Some(p) = self.requests.get_mut(id) else {
             return Verdict::Deliver;
         };
-        if already || p.step_ups >= max || !can {
+        let same_again = p.step_ups > 0 && p.step_up_scope == fingerprint;
+        if already || same_again || p.step_ups >= max || !can {
             self.fail(id, RequestError::InsufficientScope);
             return Verdict::Retry;
         }
         p.step_ups += 1;
+        p.step_up_scope = fingerprint;
         p.state = State::Waiting { since: now };
         let scope = oauth::scope_union(granted, &required);
         if matches!(self.flow, Flow::Idle) && self.inflight.is_none() {
@@ -1109,6 +1115,21 @@ impl Session {
             }
         }
     }
+}
+
+/// An order-independent fingerprint of a space-delimited scope (FNV-1a per token,
+/// summed), so a request can remember which challenge it stepped up for without
+/// allocating.
+fn scope_fingerprint(scope: &str) -> u64 {
+    scope
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(|t| {
+            t.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            })
+        })
+        .fold(0u64, u64::wrapping_add)
 }
 
 /// The authorization server as configuration describes it, when it does.

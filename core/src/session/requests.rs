@@ -27,6 +27,8 @@ pub(crate) struct Pending {
     pub(crate) retried: bool,
     /// Step-up authorizations done for this request.
     pub(crate) step_ups: u8,
+    /// Fingerprint of the scope the last step-up was for.
+    pub(crate) step_up_scope: u64,
 }
 
 /// The unfinished requests, in id order.
