@@ -95,6 +95,8 @@ impl fmt::Display for ErrorResponse {
     }
 }
 
+impl core::error::Error for ErrorResponse {}
+
 /// Read an RFC 6749 §5.2 error object from a response body.
 ///
 /// Returns `None` unless `body` is a JSON object whose `error` member is a non-empty
@@ -179,6 +181,8 @@ impl fmt::Display for BodyProblem {
         }
     }
 }
+
+impl core::error::Error for BodyProblem {}
 
 #[cfg(test)]
 mod tests {
