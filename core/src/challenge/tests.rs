@@ -589,13 +589,20 @@ proptest! {
 
     #[test]
     fn two_lines_equal_their_join(a in arb_line(), b in arb_line()) {
-        // Documented difference: a quoted-string cannot span the line break.
-        let quotes = |s: &str| s.matches('"').count() - s.matches("\\\"").count();
-        prop_assume!(quotes(&a) % 2 == 0 && !a.ends_with('\\'));
         let joined = format!("{a}, {b}");
         let lines = [a.as_str(), b.as_str()];
         for mode in [Mode::Strict, Mode::Lenient] {
-            prop_assert_eq!(collect(parse_lines(&lines, mode)), collect(parse(&joined, mode)));
+            let by_lines = collect(parse_lines(&lines, mode));
+            let whole = collect(parse(&joined, mode));
+            // The one documented difference: a quoted-string opened on the first
+            // line cannot continue on the second.
+            let spans = matches!(
+                by_lines,
+                Err((K::UnterminatedQuotedString | K::TrailingBackslash, at)) if at < a.len()
+            );
+            if !spans {
+                prop_assert_eq!(by_lines, whole);
+            }
         }
     }
 }
