@@ -312,45 +312,102 @@ pub fn parse_authorization_server_metadata(
     let mut o = json::parse_object(body)?;
     let issuer = json::require_string(&mut o, "issuer")?;
     if issuer != expected_issuer {
-        let mut found = issuer;
-        if found.len() > json::SNIPPET_MAX {
-            let mut cut = json::SNIPPET_MAX;
-            while !found.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            found.truncate(cut);
-        }
-        return Err(DiscoveryError::IssuerMismatch {
-            expected: String::from(expected_issuer),
-            found,
-        });
+        return Err(issuer_mismatch(expected_issuer, issuer));
     }
+    read_server_metadata(&mut o, issuer)
+}
+
+/// Parse authorization server metadata found the MCP 2025-03-26 way, for a server
+/// without protected resource metadata.
+///
+/// That revision does not derive the document's location from an issuer: it fixes it
+/// at `/.well-known/oauth-authorization-server` under the *authorization base URL*,
+/// the MCP server URL with its path discarded (MCP 2025-03-26 §2.3.2 "Authorization
+/// Base URL"). There is no issuer the client looked the document up by, so the exact
+/// comparison of RFC 8414 §3.3 has nothing to compare with, and servers of that
+/// revision commonly mount the authorization server under a path of their own origin
+/// (`"issuer": "https://mcp.example.com/oauth"`).
+///
+/// What still holds is the point of RFC 8414 §3.3: a document must not send the client
+/// to another party. So the `issuer` must be an `http`/`https` URL without query or
+/// fragment (RFC 8414 §2) on the **same origin** as `base_url`, the origin that serves
+/// both the MCP endpoint and this document; its path may differ. Anything else is
+/// [`DiscoveryError::IssuerMismatch`]. The returned metadata keeps the document's
+/// issuer, which is what RFC 9207 `iss` values are then compared with.
+///
+/// ```
+/// use bearerflow::oauth::parse_legacy_authorization_server_metadata;
+/// let m = parse_legacy_authorization_server_metadata(br#"{
+///   "issuer": "https://mcp.example.com/oauth",
+///   "authorization_endpoint": "https://mcp.example.com/oauth/authorize",
+///   "token_endpoint": "https://mcp.example.com/oauth/token"
+/// }"#, "https://mcp.example.com").unwrap();
+/// assert_eq!(m.issuer, "https://mcp.example.com/oauth");
+/// // Another origin is refused, as with any issuer mismatch.
+/// assert!(parse_legacy_authorization_server_metadata(
+///     br#"{"issuer":"https://evil.example/oauth"}"#, "https://mcp.example.com").is_err());
+/// ```
+pub fn parse_legacy_authorization_server_metadata(
+    body: &[u8],
+    base_url: &str,
+) -> Result<AuthorizationServerMetadata, DiscoveryError> {
+    let mut o = json::parse_object(body)?;
+    let issuer = json::require_string(&mut o, "issuer")?;
+    let acceptable = parse_http_url(&issuer, "issuer").is_ok_and(|u| {
+        u.query().is_none() && u.fragment().is_none() && super::same_origin(&issuer, base_url)
+    });
+    if !acceptable {
+        return Err(issuer_mismatch(base_url, issuer));
+    }
+    read_server_metadata(&mut o, issuer)
+}
+
+/// [`DiscoveryError::IssuerMismatch`] with the found issuer cut to the snippet size.
+fn issuer_mismatch(expected: &str, mut found: String) -> DiscoveryError {
+    if found.len() > json::SNIPPET_MAX {
+        let mut cut = json::SNIPPET_MAX;
+        while !found.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        found.truncate(cut);
+    }
+    DiscoveryError::IssuerMismatch {
+        expected: String::from(expected),
+        found,
+    }
+}
+
+/// The members after `issuer` (already checked by the caller).
+fn read_server_metadata(
+    o: &mut json::Object,
+    issuer: String,
+) -> Result<AuthorizationServerMetadata, DiscoveryError> {
     Ok(AuthorizationServerMetadata {
         issuer,
-        authorization_endpoint: json::take_string(&mut o, "authorization_endpoint")?,
-        token_endpoint: json::take_string(&mut o, "token_endpoint")?,
-        registration_endpoint: json::take_string(&mut o, "registration_endpoint")?,
-        scopes_supported: json::take_string_array(&mut o, "scopes_supported")?.unwrap_or_default(),
-        response_types_supported: json::take_string_array(&mut o, "response_types_supported")?
+        authorization_endpoint: json::take_string(o, "authorization_endpoint")?,
+        token_endpoint: json::take_string(o, "token_endpoint")?,
+        registration_endpoint: json::take_string(o, "registration_endpoint")?,
+        scopes_supported: json::take_string_array(o, "scopes_supported")?.unwrap_or_default(),
+        response_types_supported: json::take_string_array(o, "response_types_supported")?
             .unwrap_or_default(),
-        grant_types_supported: json::take_string_array(&mut o, "grant_types_supported")?
+        grant_types_supported: json::take_string_array(o, "grant_types_supported")?
             .unwrap_or_default(),
         code_challenge_methods_supported: json::take_string_array(
-            &mut o,
+            o,
             "code_challenge_methods_supported",
         )?,
         token_endpoint_auth_methods_supported: json::take_string_array(
-            &mut o,
+            o,
             "token_endpoint_auth_methods_supported",
         )?
         .unwrap_or_default(),
         authorization_response_iss_parameter_supported: json::take_bool(
-            &mut o,
+            o,
             "authorization_response_iss_parameter_supported",
         )?
         .unwrap_or(false),
         client_id_metadata_document_supported: json::take_bool(
-            &mut o,
+            o,
             "client_id_metadata_document_supported",
         )?
         .unwrap_or(false),
@@ -646,6 +703,74 @@ mod tests {
         assert!(legacy_default_metadata("file:///x").is_err());
     }
 
+    /// The metadata the official MCP conformance scenario
+    /// `auth/2025-03-26-oauth-metadata-backcompat` serves at the server's origin: an
+    /// authorization server mounted under `/oauth` of the MCP server's own origin.
+    const BACKCOMPAT_META: &[u8] = br#"{"issuer":"http://localhost:41234/oauth",
+        "authorization_endpoint":"http://localhost:41234/oauth/authorize",
+        "token_endpoint":"http://localhost:41234/oauth/token",
+        "registration_endpoint":"http://localhost:41234/oauth/register",
+        "response_types_supported":["code"],
+        "grant_types_supported":["authorization_code","refresh_token"],
+        "code_challenge_methods_supported":["S256"],
+        "token_endpoint_auth_methods_supported":["none"]}"#;
+
+    #[test]
+    fn legacy_metadata_accepts_an_issuer_path_on_the_same_origin() {
+        // The strict RFC 8414 §3.3 parser refuses it (this is what failed the scenario).
+        assert!(matches!(
+            parse_authorization_server_metadata(BACKCOMPAT_META, "http://localhost:41234"),
+            Err(DiscoveryError::IssuerMismatch { .. })
+        ));
+        let m =
+            parse_legacy_authorization_server_metadata(BACKCOMPAT_META, "http://localhost:41234")
+                .unwrap();
+        assert_eq!(m.issuer, "http://localhost:41234/oauth");
+        assert_eq!(
+            m.token_endpoint.as_deref(),
+            Some("http://localhost:41234/oauth/token")
+        );
+        assert!(supports_s256(&m));
+        // The issuer equal to the base URL is fine too, as is a base URL given with a path.
+        let same = br#"{"issuer":"http://localhost:41234"}"#;
+        assert!(parse_legacy_authorization_server_metadata(same, "http://localhost:41234").is_ok());
+        assert!(
+            parse_legacy_authorization_server_metadata(same, "http://localhost:41234/mcp").is_ok()
+        );
+    }
+
+    #[test]
+    fn legacy_metadata_refuses_other_origins_and_bad_issuers() {
+        for issuer in [
+            "http://localhost:41235/oauth",
+            "https://localhost:41234/oauth",
+            "http://127.0.0.1:41234/oauth",
+            "http://evil.example/oauth",
+            "http://localhost:41234/oauth?x=1",
+            "http://localhost:41234/oauth#f",
+            "localhost:41234/oauth",
+            "",
+        ] {
+            let body = std::format!(r#"{{"issuer":"{issuer}"}}"#);
+            match parse_legacy_authorization_server_metadata(
+                body.as_bytes(),
+                "http://localhost:41234",
+            ) {
+                Err(DiscoveryError::IssuerMismatch { expected, found }) => {
+                    assert_eq!(expected, "http://localhost:41234");
+                    assert_eq!(found, issuer);
+                }
+                other => panic!("{issuer}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            parse_legacy_authorization_server_metadata(br#"{}"#, "http://localhost:41234"),
+            Err(DiscoveryError::Metadata(BodyProblem::MissingField(
+                "issuer"
+            )))
+        ));
+    }
+
     #[test]
     fn metadata_serde_round_trip() {
         let m = parse_authorization_server_metadata(AS_META, "https://server.example.com").unwrap();
@@ -660,6 +785,7 @@ mod tests {
         fn parsers_never_panic(body in proptest::collection::vec(any::<u8>(), 0..400)) {
             let _ = parse_protected_resource_metadata(&body);
             let _ = parse_authorization_server_metadata(&body, "https://as.example");
+            let _ = parse_legacy_authorization_server_metadata(&body, "https://as.example");
         }
 
         #[test]

@@ -100,9 +100,9 @@ pub use authorize::{
 pub use client::{ClientAuthMethod, ClientRegistration, UnknownAuthMethod};
 pub use discovery::{
     authorization_server_metadata_urls, legacy_default_metadata,
-    parse_authorization_server_metadata, parse_protected_resource_metadata,
-    protected_resource_metadata_urls, supports_s256, AuthorizationServerMetadata, DiscoveryError,
-    ProtectedResourceMetadata,
+    parse_authorization_server_metadata, parse_legacy_authorization_server_metadata,
+    parse_protected_resource_metadata, protected_resource_metadata_urls, supports_s256,
+    AuthorizationServerMetadata, DiscoveryError, ProtectedResourceMetadata,
 };
 pub use error::{parse_error_response, BodyProblem, ErrorCode, ErrorResponse};
 pub use form::FormError;
