@@ -11,8 +11,9 @@ use crate::secret::Secret;
 use crate::time::{Millis, Timestamp};
 use alloc::format;
 use alloc::string::String;
-use alloc::vec::Vec;
 use core::fmt;
+
+const BEARER_PREFIX: &str = "Bearer ";
 
 /// A token generation: grows by one with every new credential (token set or helper
 /// output). Generation 0 means "no credential": a request sent without one.
@@ -108,15 +109,14 @@ pub fn check_token_type(token_type: &str) -> Result<(), UnsupportedTokenType> {
 /// A granted set of tokens pinned to absolute time.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TokenSet {
-    access_token: Secret,
     refresh_token: Option<Secret>,
     received_at: Timestamp,
     expires_at: Option<Timestamp>,
     scope: Option<String>,
     generation: Generation,
     /// `Authorization: Bearer <access_token>`, rendered once so that sending a request
-    /// copies nothing.
-    headers: Vec<Header>,
+    /// copies nothing; the access token is the part after `Bearer `, stored only here.
+    authorization: Header,
 }
 
 impl TokenSet {
@@ -150,24 +150,25 @@ impl TokenSet {
         received_at: Timestamp,
         generation: Generation,
     ) -> TokenSet {
-        let headers = alloc::vec![Header::new(
+        let authorization = Header::new(
             "Authorization",
-            format!("Bearer {}", access_token.expose())
-        )];
+            format!("{BEARER_PREFIX}{}", access_token.expose()),
+        );
+        drop(access_token);
         TokenSet {
-            access_token,
             refresh_token,
             received_at,
             expires_at,
             scope,
             generation,
-            headers,
+            authorization,
         }
     }
 
-    /// The access token.
-    pub fn access_token(&self) -> &Secret {
-        &self.access_token
+    /// The access token. A secret: do not log it.
+    pub fn access_token(&self) -> &str {
+        let v = self.authorization.value.expose();
+        v.get(BEARER_PREFIX.len()..).unwrap_or("")
     }
 
     /// The refresh token, if the server granted one.
@@ -202,14 +203,14 @@ impl TokenSet {
 
     /// The headers to attach to a resource request.
     pub fn headers(&self) -> &[Header] {
-        &self.headers
+        core::slice::from_ref(&self.authorization)
     }
 }
 
 impl fmt::Debug for TokenSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenSet")
-            .field("access_token", &self.access_token)
+            .field("authorization", &self.authorization)
             .field("refresh_token", &self.refresh_token)
             .field("received_at", &self.received_at)
             .field("expires_at", &self.expires_at)

@@ -686,7 +686,7 @@ impl Sim {
                 }
                 self.schedule(now + self.latency, Due::Resource { id: id.0, token });
             }
-            Action::Fetch { id, request } => {
+            Action::Fetch { id, request, .. } => {
                 let method = request.method.as_str();
                 if request.url == self.auth.token_url {
                     // A fetch the session abandoned at its deadline is no longer in flight.
@@ -745,7 +745,7 @@ impl Sim {
                 self.helper_runs += 1;
                 self.schedule(now + self.latency, Due::Helper);
             }
-            Action::Persist(s) => self.persisted.push(s),
+            Action::Persist(s) => self.persisted.push(*s),
             Action::Fail { id, .. } => {
                 if !self.begun.contains(&id.0) {
                     self.violations

@@ -148,7 +148,11 @@ pub fn action_json(session: &Session, action: &Action) -> Value {
                 .unwrap_or_default();
             json!({"send": {"id": id.0, "generation": generation.0, "headers": headers}})
         }
-        Action::Fetch { id, request } => {
+        Action::Fetch {
+            id,
+            purpose,
+            request,
+        } => {
             let headers: Vec<(String, String)> = request
                 .headers
                 .iter()
@@ -156,6 +160,7 @@ pub fn action_json(session: &Session, action: &Action) -> Value {
                 .collect();
             json!({"fetch": {
                 "id": id.0,
+                "purpose": purpose.as_str(),
                 "method": match request.method { Method::Get => "GET", Method::Post => "POST" },
                 "url": request.url,
                 "headers": headers,

@@ -27,7 +27,7 @@ fn rotated_refresh_token_is_persisted_before_use() {
     let last = sim.persisted.last().expect("a Persist after the refresh");
     let tokens = last.tokens.as_ref().expect("tokens in the snapshot");
     let current = sim.session.tokens().expect("current tokens");
-    assert_eq!(tokens.access_token, *current.access_token());
+    assert_eq!(tokens.access_token.expose(), current.access_token());
     assert_eq!(tokens.refresh_token.as_ref(), current.refresh_token());
     // The snapshot's refresh token is the live one on the server.
     let rt = tokens

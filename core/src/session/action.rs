@@ -45,8 +45,10 @@ pub enum Action {
     Fetch {
         /// Echo this id back.
         id: FetchId,
-        /// What to send.
-        request: Request,
+        /// What the exchange is for (for logs and timelines; the host treats all alike).
+        purpose: FetchPurpose,
+        /// What to send (boxed: keeps every queued action small).
+        request: alloc::boxed::Box<Request>,
     },
     /// Run the header-helper command and report with [`Session::handle_helper_output`].
     ///
@@ -54,7 +56,7 @@ pub enum Action {
     RunHelper,
     /// Store this snapshot (tokens, registration) durably before doing anything else:
     /// with rotating refresh tokens the old refresh token is already spent.
-    Persist(Snapshot),
+    Persist(alloc::boxed::Box<Snapshot>),
     /// Request `id` is over: it cannot be sent, for this reason.
     Fail {
         /// The request.
@@ -70,6 +72,47 @@ pub enum Action {
         /// The authorization request URL (RFC 6749 §4.1.1).
         url: alloc::string::String,
     },
+}
+
+/// What a [`Action::Fetch`] is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[repr(u8)]
+pub enum FetchPurpose {
+    /// Refresh-token grant (RFC 6749 §6).
+    Refresh = 0,
+    /// Protected resource metadata (RFC 9728).
+    ResourceMetadata = 1,
+    /// Authorization server metadata (RFC 8414, OIDC Discovery).
+    ServerMetadata = 2,
+    /// Dynamic client registration (RFC 7591).
+    Registration = 3,
+    /// Authorization-code exchange (RFC 6749 §4.1.3).
+    CodeExchange = 4,
+    /// Client-credentials grant (RFC 6749 §4.4).
+    ClientCredentials = 5,
+}
+
+impl FetchPurpose {
+    /// A stable snake_case name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FetchPurpose::Refresh => "refresh",
+            FetchPurpose::ResourceMetadata => "resource_metadata",
+            FetchPurpose::ServerMetadata => "server_metadata",
+            FetchPurpose::Registration => "registration",
+            FetchPurpose::CodeExchange => "code_exchange",
+            FetchPurpose::ClientCredentials => "client_credentials",
+        }
+    }
+
+    /// Whether this is a request to the token endpoint.
+    pub const fn is_token_request(self) -> bool {
+        matches!(
+            self,
+            FetchPurpose::Refresh | FetchPurpose::CodeExchange | FetchPurpose::ClientCredentials
+        )
+    }
 }
 
 /// What the host does with a resource response it reported.

@@ -120,6 +120,11 @@ impl fmt::Display for RedirectError {
 
 impl core::error::Error for RedirectError {}
 
+/// Equality whose time does not depend on where the inputs differ.
+fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 fn is_success(status: u16) -> bool {
     (200..300).contains(&status)
 }
@@ -167,7 +172,7 @@ impl Session {
             return;
         }
         if !self.can_authorize() {
-            self.last_error = Some(SessionError::CannotAuthorize);
+            self.record(SessionError::CannotAuthorize);
             self.failed = true;
             self.fail_waiting(RequestError::ReauthorizationRequired);
             return;
@@ -346,7 +351,7 @@ impl Session {
                     })
                 }
             }
-            (Purpose::Register, Flow::Registering(plan)) => {
+            (Purpose::Registration, Flow::Registering(plan)) => {
                 match oauth::parse_registration_response(status, body) {
                     Ok(reg) => {
                         self.client = Some(reg);
@@ -391,7 +396,7 @@ impl Session {
             token_endpoint,
             authorization_endpoint: meta.authorization_endpoint.clone(),
             registration_endpoint: meta.registration_endpoint.clone(),
-            metadata: Some(meta),
+            metadata: Some(Box::new(meta)),
         });
         Ok(())
     }
@@ -452,7 +457,7 @@ impl Session {
         );
         self.stats.registration_requests += 1;
         self.flow = Flow::Registering(Box::new(plan));
-        self.fetch(Purpose::Register, req, now);
+        self.fetch(Purpose::Registration, req, now);
     }
 
     /// The scope to ask for: an explicit step-up scope, else the challenge's, else the
@@ -549,7 +554,13 @@ impl Session {
             return Err(RedirectError::NotAuthorizing);
         };
         let params = oauth::parse_redirect(url).map_err(RedirectError::Malformed)?;
-        if params.state.as_deref() != Some(a.state.as_str()) {
+        // State first, in constant time: a forged redirect (wrong state) must neither end
+        // the real flow nor leak how much of the state it guessed (RFC 6749 §10.12).
+        if !params
+            .state
+            .as_deref()
+            .is_some_and(|st| ct_eq(st.as_bytes(), a.state.as_bytes()))
+        {
             return Err(RedirectError::StateMismatch);
         }
         let iss_ok = match &params.iss {
@@ -626,7 +637,7 @@ impl Session {
     /// calls [`Session::reauthorize`] or installs tokens.
     pub(crate) fn fail_flow(&mut self, error: SessionError) {
         self.flow = Flow::Idle;
-        self.last_error = Some(error);
+        self.record(error);
         self.failed = true;
         self.fail_waiting(RequestError::AuthorizationFailed);
     }

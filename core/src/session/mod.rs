@@ -52,7 +52,7 @@ mod helper;
 mod requests;
 mod snapshot;
 
-pub use action::{Action, FetchId, HttpErrorKind, RequestError, RequestId, Verdict};
+pub use action::{Action, FetchId, FetchPurpose, HttpErrorKind, RequestError, RequestId, Verdict};
 pub use config::{Config, Credential, Grant, HelperConfig, HelperOutput, OAuthConfig};
 pub use error::SessionError;
 pub use flow::RedirectError;
@@ -72,6 +72,7 @@ use alloc::vec::Vec;
 use entropy::Entropy;
 use flow::Flow;
 use requests::{Pending, Requests, State};
+use FetchPurpose as Purpose;
 
 /// Counters a host or a test can read: what the machine asked for and saw.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -122,17 +123,6 @@ pub enum TimeoutReason {
     AuthorizationDeadline,
 }
 
-/// What an HTTP exchange the machine asked for is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Purpose {
-    Refresh,
-    ResourceMetadata,
-    ServerMetadata,
-    Register,
-    CodeExchange,
-    ClientCredentials,
-}
-
 /// The one HTTP exchange in flight.
 #[derive(Clone, Copy, Debug)]
 struct InFlight {
@@ -158,8 +148,8 @@ struct Server {
     token_endpoint: String,
     authorization_endpoint: Option<String>,
     registration_endpoint: Option<String>,
-    /// Full metadata when it was discovered in this session.
-    metadata: Option<oauth::AuthorizationServerMetadata>,
+    /// Full metadata when it was discovered in this session (boxed: large and rare).
+    metadata: Option<alloc::boxed::Box<oauth::AuthorizationServerMetadata>>,
 }
 
 /// One session: a credential for one protected resource, kept alive. See the module
@@ -192,7 +182,8 @@ pub struct Session {
     next_fetch: u64,
     actions: VecDeque<Action>,
     stats: Stats,
-    last_error: Option<SessionError>,
+    /// Boxed: rare, and kept out of the session's inline size.
+    last_error: Option<alloc::boxed::Box<SessionError>>,
 }
 
 impl core::fmt::Debug for Session {
@@ -344,7 +335,11 @@ impl Session {
 
     /// The detailed cause of the most recent failure, if any.
     pub fn last_error(&self) -> Option<&SessionError> {
-        self.last_error.as_ref()
+        self.last_error.as_deref()
+    }
+
+    fn record(&mut self, e: SessionError) {
+        self.last_error = Some(alloc::boxed::Box::new(e));
     }
 
     /// The configuration.
@@ -363,7 +358,7 @@ impl Session {
         Snapshot {
             version: SNAPSHOT_VERSION,
             tokens: self.tokens.as_ref().map(|t| StoredTokens {
-                access_token: t.access_token().clone(),
+                access_token: Secret::new(t.access_token()),
                 refresh_token: t.refresh_token().cloned(),
                 received_at: t.received_at().0,
                 expires_at: t.expires_at().map(|e| e.0),
@@ -548,14 +543,14 @@ impl Session {
         let retry_after = headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case("retry-after"))
-            .and_then(|(_, v)| oauth::retry_after(v))
+            .and_then(|(_, v)| oauth::retry_after_at(v, now))
             .map(Millis);
         match f.purpose {
             Purpose::Refresh => self.on_refresh_response(status, retry_after, body, f.sent_at, now),
             Purpose::CodeExchange | Purpose::ClientCredentials => {
                 self.on_grant_response(status, body, f.sent_at, now)
             }
-            Purpose::ResourceMetadata | Purpose::ServerMetadata | Purpose::Register => {
+            Purpose::ResourceMetadata | Purpose::ServerMetadata | Purpose::Registration => {
                 self.on_flow_response(f.purpose, status, body, now)
             }
         }
@@ -567,7 +562,7 @@ impl Session {
             return;
         };
         self.inflight = None;
-        self.last_error = Some(SessionError::Network(kind));
+        self.record(SessionError::Network(kind));
         self.on_fetch_failed(f.purpose, now);
     }
 
@@ -599,7 +594,7 @@ impl Session {
                 self.release_waiting(now);
             }
             Err(e) => {
-                self.last_error = Some(SessionError::HelperOutput(e));
+                self.record(SessionError::HelperOutput(e));
                 self.fail_waiting(RequestError::HelperFailed);
             }
         }
@@ -616,13 +611,13 @@ impl Session {
         if let Some(f) = self.inflight {
             if now >= f.deadline {
                 self.inflight = None;
-                self.last_error = Some(SessionError::Deadline);
+                self.record(SessionError::Deadline);
                 self.on_fetch_failed(f.purpose, now);
             }
         }
         if self.helper_deadline.is_some_and(|d| now >= d) {
             self.helper_deadline = None;
-            self.last_error = Some(SessionError::HelperFailed);
+            self.record(SessionError::HelperFailed);
             self.fail_waiting(RequestError::HelperFailed);
         }
         self.flow_timeout(now);
@@ -835,7 +830,11 @@ impl Session {
             sent_at: now,
             deadline: now + self.policy().fetch_deadline,
         });
-        self.actions.push_back(Action::Fetch { id, request });
+        self.actions.push_back(Action::Fetch {
+            id,
+            purpose,
+            request: alloc::boxed::Box::new(request),
+        });
     }
 
     fn install(&mut self, set: TokenSet) {
@@ -902,7 +901,8 @@ impl Session {
             }
         }
         let snap = self.snapshot();
-        self.actions.push_back(Action::Persist(snap));
+        self.actions
+            .push_back(Action::Persist(alloc::boxed::Box::new(snap)));
     }
 
     fn release_waiting(&mut self, now: Timestamp) {
@@ -1041,7 +1041,7 @@ impl Session {
         now: Timestamp,
     ) {
         if status >= 500 || status == 429 {
-            self.last_error = Some(SessionError::Status {
+            self.record(SessionError::Status {
                 what: "token endpoint",
                 status,
             });
@@ -1052,18 +1052,18 @@ impl Session {
             Ok(resp) => self.accept_tokens(resp, sent_at, now),
             Err(TokenError::Endpoint(e)) => {
                 let invalid_client = e.error == ErrorCode::InvalidClient;
-                self.last_error = Some(SessionError::TokenEndpoint(e));
+                self.record(SessionError::TokenEndpoint(e));
                 self.drop_credentials(invalid_client);
                 self.after_refusal(now, RequestError::ReauthorizationRequired);
             }
             Err(e) if (200..300).contains(&status) => {
                 // A 2xx that is not a token response (a captive portal, a proxy page):
                 // treat like a transient failure.
-                self.last_error = Some(SessionError::TokenResponse(e));
+                self.record(SessionError::TokenResponse(e));
                 self.transient(now, retry_after);
             }
             Err(e) => {
-                self.last_error = Some(SessionError::TokenResponse(e));
+                self.record(SessionError::TokenResponse(e));
                 self.drop_credentials(false);
                 self.after_refusal(now, RequestError::TokenEndpointRejected);
             }
@@ -1110,7 +1110,11 @@ impl Session {
         match purpose {
             Purpose::Refresh => self.transient(now, None),
             _ => {
-                let e = self.last_error.clone().unwrap_or(SessionError::Deadline);
+                let e = self
+                    .last_error
+                    .as_deref()
+                    .cloned()
+                    .unwrap_or(SessionError::Deadline);
                 self.fail_flow(e);
             }
         }
