@@ -6,8 +6,11 @@ use crate::sim::{AuthServer, Browser, Fault, Sim, ISSUER, REDIRECT_URI, RESOURCE
 use bearerflow::oauth::ClientRegistration;
 use bearerflow::session::{Config, HelperConfig, OAuthConfig};
 
+/// A named scenario: name, description, and the function that runs it.
+pub type Scenario = (&'static str, &'static str, fn() -> Sim);
+
 /// Every scenario by name, with its description.
-pub const ALL: &[(&str, &str, fn() -> Sim)] = &[
+pub const ALL: &[Scenario] = &[
     (
         "ten_second_tokens",
         "10-second tokens with rotation, one call a second for 60 s: no failures, no 401 reaches the caller, at most 7 refreshes",
