@@ -1,0 +1,449 @@
+//! The cloneable [`Client`] handle, its builder, and one request's exchange with the
+//! driver ([`Call`]).
+
+use crate::authorize::{Authorizer, LoopbackBrowser};
+use crate::driver::{Driver, Msg, Status, ToCall};
+use crate::error::Error;
+use crate::events::Event;
+use crate::helper::HelperRunner;
+use crate::store::{MemoryStore, Store, StoreError};
+use bearerflow::http::Header;
+use bearerflow::session::{Config, Credential, RequestId, Session, Verdict};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, WWW_AUTHENTICATE};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// A [`Client`] could not be built.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The store could not load the snapshot.
+    Store(StoreError),
+    /// An HTTP client could not be built (TLS backend).
+    Http(reqwest::Error),
+    /// The credential is a header helper and no [`HelperRunner`] was given.
+    NoHelperRunner,
+    /// The operating system provided no randomness for the session seed.
+    NoEntropy,
+    /// Not called from inside a tokio runtime.
+    NoRuntime,
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::Store(e) => write!(f, "loading the snapshot: {e}"),
+            BuildError::Http(e) => write!(f, "building the HTTP client: {e}"),
+            BuildError::NoHelperRunner => {
+                f.write_str("the credential is a header helper but no helper runner was given")
+            }
+            BuildError::NoEntropy => f.write_str("the operating system provided no randomness"),
+            BuildError::NoRuntime => f.write_str("Client::build must run inside a tokio runtime"),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BuildError::Store(e) => Some(e),
+            BuildError::Http(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Sets up a [`Client`]: the session configuration plus how this host stores
+/// snapshots, authorizes and runs the header helper.
+pub struct ClientBuilder {
+    config: Config,
+    store: Arc<dyn Store>,
+    authorizer: Arc<dyn Authorizer>,
+    helper: Option<Arc<dyn HelperRunner>>,
+    http: Option<reqwest::Client>,
+    fetch_http: Option<reqwest::Client>,
+    seed: Option<[u8; 32]>,
+    event_capacity: usize,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("resource_url", &self.config.resource_url)
+            .field("has_helper", &self.helper.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    /// Where snapshots go (default: a [`MemoryStore`]). The stored snapshot, if any, is
+    /// restored when the client is built.
+    pub fn store(mut self, store: impl Store) -> ClientBuilder {
+        self.store = Arc::new(store);
+        self
+    }
+
+    /// [`ClientBuilder::store`] with a shared store the caller keeps a handle to.
+    pub fn shared_store(mut self, store: Arc<dyn Store>) -> ClientBuilder {
+        self.store = store;
+        self
+    }
+
+    /// How authorization URLs are opened (default: [`LoopbackBrowser::new`], which
+    /// prints the URL and captures the redirect on the loopback port).
+    pub fn authorizer(mut self, authorizer: impl Authorizer) -> ClientBuilder {
+        self.authorizer = Arc::new(authorizer);
+        self
+    }
+
+    /// How the header helper runs (required for a header-helper credential).
+    pub fn helper(mut self, helper: impl HelperRunner) -> ClientBuilder {
+        self.helper = Some(Arc::new(helper));
+        self
+    }
+
+    /// The HTTP client for resource requests (default: reqwest's defaults).
+    pub fn http_client(mut self, http: reqwest::Client) -> ClientBuilder {
+        self.http = Some(http);
+        self
+    }
+
+    /// The HTTP client for the session's own exchanges: token endpoint, metadata,
+    /// registration. It must not follow redirects (default: no redirects, the policy's
+    /// fetch deadline as timeout).
+    pub fn fetch_client(mut self, http: reqwest::Client) -> ClientBuilder {
+        self.fetch_http = Some(http);
+        self
+    }
+
+    /// A fixed 32-byte seed instead of the OS RNG (reproducible tests only: the seed
+    /// makes PKCE verifiers and `state` predictable).
+    pub fn seed(mut self, seed: [u8; 32]) -> ClientBuilder {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// How many [`Event`]s a slow subscriber may lag behind (default 4096).
+    pub fn event_capacity(mut self, capacity: usize) -> ClientBuilder {
+        self.event_capacity = capacity.max(1);
+        self
+    }
+
+    /// Load the snapshot, start the driver task on the current tokio runtime, and
+    /// return the handle.
+    pub async fn build(self) -> Result<Client, BuildError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
+        if matches!(self.config.credential, Credential::HeaderHelper(_)) && self.helper.is_none() {
+            return Err(BuildError::NoHelperRunner);
+        }
+        crate::install_crypto_provider();
+        let http = match self.http {
+            Some(h) => h,
+            None => reqwest::Client::builder()
+                .build()
+                .map_err(BuildError::Http)?,
+        };
+        let fetch_http = match self.fetch_http {
+            Some(h) => h,
+            None => {
+                let deadline = self.config.policy.fetch_deadline.0.max(1_000);
+                reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .timeout(Duration::from_millis(deadline))
+                    .build()
+                    .map_err(BuildError::Http)?
+            }
+        };
+        let seed = match self.seed {
+            Some(s) => s,
+            None => {
+                let mut s = [0u8; 32];
+                getrandom::fill(&mut s).map_err(|_| BuildError::NoEntropy)?;
+                s
+            }
+        };
+        let snapshot = self.store.load().await.map_err(BuildError::Store)?;
+        let now = crate::now();
+        let session = match snapshot {
+            Some(s) => Session::restore(self.config, s, seed, now),
+            None => Session::new(self.config, seed, now),
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (events, _) = broadcast::channel(self.event_capacity);
+        let driver = Driver::new(
+            session,
+            rx,
+            tx.downgrade(),
+            self.store,
+            self.authorizer,
+            self.helper,
+            fetch_http,
+            events.clone(),
+        );
+        runtime.spawn(driver.run());
+        Ok(Client {
+            inner: Arc::new(Inner { tx, http, events }),
+        })
+    }
+}
+
+struct Inner {
+    tx: mpsc::UnboundedSender<Msg>,
+    http: reqwest::Client,
+    events: broadcast::Sender<Event>,
+}
+
+/// A handle to one bearerflow session run by a driver task. Cheap to clone; every
+/// clone talks to the same session, so concurrent sends share one refresh.
+///
+/// Resource requests run in the caller's task, concurrently; only the session's
+/// bookkeeping is serialized in the driver. The driver stops when the last handle (and
+/// the last request in progress) is dropped.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client").finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Start building a client for `config`.
+    pub fn builder(config: Config) -> ClientBuilder {
+        ClientBuilder {
+            config,
+            store: Arc::new(MemoryStore::new()),
+            authorizer: Arc::new(LoopbackBrowser::new()),
+            helper: None,
+            http: None,
+            fetch_http: None,
+            seed: None,
+            event_capacity: 4096,
+        }
+    }
+
+    /// The HTTP client resource requests go out on (to build requests with).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
+    /// A `POST` to `url`, to finish with `.build()` and hand to [`Client::send`].
+    pub fn post(&self, url: impl reqwest::IntoUrl) -> reqwest::RequestBuilder {
+        self.inner.http.post(url)
+    }
+
+    /// A `GET` of `url`, to finish with `.build()` and hand to [`Client::send`].
+    pub fn get(&self, url: impl reqwest::IntoUrl) -> reqwest::RequestBuilder {
+        self.inner.http.get(url)
+    }
+
+    /// Send `request` to the protected resource with the session's credential, and
+    /// return the response the session delivers.
+    ///
+    /// The request waits while a credential is obtained (refresh, authorization, helper
+    /// run); a `401` is reported to the session, which retries once with a new
+    /// credential or fails the request. The body is buffered so the request can be sent
+    /// again: a streaming body gives [`Error::BodyNotReplayable`]. Dropping the future
+    /// cancels the request in the session.
+    pub async fn send(&self, request: reqwest::Request) -> Result<reqwest::Response, Error> {
+        let mut call = Call::begin(self, request).await?;
+        loop {
+            let request = call.next().await?;
+            let response = self
+                .inner
+                .http
+                .execute(request)
+                .await
+                .map_err(Error::Http)?;
+            match call.report(&response).await? {
+                Verdict::Deliver => return Ok(response),
+                Verdict::Retry => continue,
+            }
+        }
+    }
+
+    /// Subscribe to the driver's [`Event`]s from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.inner.events.subscribe()
+    }
+
+    /// The session's phase, counters and last error now.
+    pub async fn status(&self) -> Result<Status, Error> {
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .tx
+            .send(Msg::Query { reply })
+            .map_err(|_| Error::DriverGone)?;
+        rx.await.map_err(|_| Error::DriverGone)
+    }
+
+    /// Leave `Failed` and start authorization again (`Session::reauthorize`), e.g.
+    /// after the user asked to sign in again.
+    pub fn reauthorize(&self) -> Result<(), Error> {
+        self.inner
+            .tx
+            .send(Msg::Reauthorize)
+            .map_err(|_| Error::DriverGone)
+    }
+
+    pub(crate) fn sender(&self) -> &mpsc::UnboundedSender<Msg> {
+        &self.inner.tx
+    }
+}
+
+/// Every `WWW-Authenticate` line of a response, for `handle_resource_response`.
+pub(crate) fn www_authenticate_lines(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect()
+}
+
+/// Put the session's headers on a request, replacing same-named ones; values are marked
+/// sensitive (kept out of reqwest's `Debug`).
+fn apply_headers(request: &mut reqwest::Request, headers: &[Header]) -> Result<(), Error> {
+    for h in headers {
+        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| Error::InvalidHeader {
+            name: h.name.clone(),
+        })?;
+        let mut value = HeaderValue::from_bytes(h.value.expose().as_bytes()).map_err(|_| {
+            Error::InvalidHeader {
+                name: h.name.clone(),
+            }
+        })?;
+        value.set_sensitive(true);
+        request.headers_mut().insert(name, value);
+    }
+    Ok(())
+}
+
+/// One request's conversation with the driver: begin, wait for `Send`/`Fail`, report
+/// the response, repeat on `Retry`. Dropping an unfinished call cancels the request in
+/// the session.
+pub(crate) struct Call {
+    id: RequestId,
+    rx: mpsc::UnboundedReceiver<ToCall>,
+    tx: mpsc::UnboundedSender<Msg>,
+    template: reqwest::Request,
+    done: bool,
+}
+
+impl Call {
+    /// Begin a request in the session.
+    pub(crate) async fn begin(client: &Client, request: reqwest::Request) -> Result<Call, Error> {
+        if request.body().is_some_and(|b| b.as_bytes().is_none()) {
+            return Err(Error::BodyNotReplayable);
+        }
+        let tx = client.sender().clone();
+        let (call_tx, rx) = mpsc::unbounded_channel();
+        let (reply, id_rx) = oneshot::channel();
+        tx.send(Msg::Begin { tx: call_tx, reply })
+            .map_err(|_| Error::DriverGone)?;
+        let id = id_rx.await.map_err(|_| Error::DriverGone)?;
+        Ok(Call {
+            id,
+            rx,
+            tx,
+            template: request,
+            done: false,
+        })
+    }
+
+    /// Wait until the session releases the request (a copy with the credential's
+    /// headers) or fails it.
+    pub(crate) async fn next(&mut self) -> Result<reqwest::Request, Error> {
+        match self.rx.recv().await {
+            Some(ToCall::Send { headers }) => {
+                let mut request = self.template.try_clone().ok_or(Error::BodyNotReplayable)?;
+                apply_headers(&mut request, &headers)?;
+                Ok(request)
+            }
+            Some(ToCall::Stale) => {
+                self.done = true;
+                Err(Error::StaleCredential)
+            }
+            Some(ToCall::Fail { error, detail }) => {
+                self.done = true;
+                Err(Error::Auth { error, detail })
+            }
+            None => {
+                self.done = true;
+                Err(Error::DriverGone)
+            }
+        }
+    }
+
+    /// Report the resource's answer; the session decides whether the caller gets it.
+    pub(crate) async fn report(&mut self, response: &reqwest::Response) -> Result<Verdict, Error> {
+        let (reply, verdict) = oneshot::channel();
+        self.tx
+            .send(Msg::Report {
+                id: self.id,
+                status: response.status().as_u16(),
+                www_authenticate: www_authenticate_lines(response.headers()),
+                reply,
+            })
+            .map_err(|_| Error::DriverGone)?;
+        let verdict = verdict.await.map_err(|_| Error::DriverGone)?;
+        if verdict == Verdict::Deliver {
+            self.done = true;
+        }
+        Ok(verdict)
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.tx.send(Msg::Cancel { id: self.id });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_replace_and_are_sensitive() {
+        let mut req = reqwest::Request::new(
+            reqwest::Method::GET,
+            "http://127.0.0.1/".parse().expect("a valid URL"),
+        );
+        req.headers_mut()
+            .insert("authorization", HeaderValue::from_static("Bearer old"));
+        apply_headers(&mut req, &[Header::new("Authorization", "Bearer new")]).unwrap();
+        let all: Vec<_> = req.headers().get_all("authorization").iter().collect();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0], "Bearer new");
+        assert!(all[0].is_sensitive());
+        assert!(matches!(
+            apply_headers(&mut req, &[Header::new("Bad Name", "x")]),
+            Err(Error::InvalidHeader { .. })
+        ));
+        assert!(matches!(
+            apply_headers(&mut req, &[Header::new("X", "a\nb")]),
+            Err(Error::InvalidHeader { .. })
+        ));
+    }
+
+    #[test]
+    fn every_www_authenticate_line_is_kept() {
+        let mut h = HeaderMap::new();
+        h.append(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"x\""),
+        );
+        h.append(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer error=\"invalid_token\""),
+        );
+        assert_eq!(www_authenticate_lines(&h).len(), 2);
+    }
+}

@@ -1,0 +1,144 @@
+//! Plain events for observers (the CLI demo's timeline, logs, metrics).
+//!
+//! Translation only: every event restates something the session did or the driver
+//! performed for it. Events never carry a token, a code or a redirect URL.
+
+use bearerflow::session::{FetchId, FetchPurpose, HttpErrorKind, RequestError, RequestId, Verdict};
+use bearerflow::time::Timestamp;
+use bearerflow::token::{Generation, Phase};
+
+/// Something that happened in the driver. `at` is unix ms, as the session saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// `session.phase(now)` differs after a step from what it was before.
+    Phase {
+        /// When.
+        at: Timestamp,
+        /// Before the step.
+        from: Phase,
+        /// After the step.
+        to: Phase,
+    },
+    /// A caller began a request.
+    Begin {
+        /// When.
+        at: Timestamp,
+        /// The session's id for it.
+        id: RequestId,
+    },
+    /// The session released a request to the resource (`Action::Send`).
+    Send {
+        /// When.
+        at: Timestamp,
+        /// The request.
+        id: RequestId,
+        /// Whose headers it carries.
+        generation: Generation,
+    },
+    /// The resource answered and the session judged the answer.
+    Response {
+        /// When.
+        at: Timestamp,
+        /// The request.
+        id: RequestId,
+        /// The resource's status.
+        status: u16,
+        /// Deliver to the caller, or drop and wait for another `Send`/`Fail`.
+        verdict: Verdict,
+    },
+    /// The session failed a request (`Action::Fail`).
+    Fail {
+        /// When.
+        at: Timestamp,
+        /// The request.
+        id: RequestId,
+        /// Why.
+        error: RequestError,
+        /// `Session::last_error`, if any.
+        detail: Option<String>,
+    },
+    /// The driver started an HTTP exchange for the session (`Action::Fetch`).
+    Fetch {
+        /// When.
+        at: Timestamp,
+        /// The exchange.
+        id: FetchId,
+        /// What it is for (the session says).
+        purpose: FetchPurpose,
+        /// Its URL (never carries a secret: secrets travel in bodies and headers).
+        url: String,
+    },
+    /// The exchange ended: a status, or a failure below HTTP.
+    FetchDone {
+        /// When.
+        at: Timestamp,
+        /// The exchange.
+        id: FetchId,
+        /// What it was for.
+        purpose: FetchPurpose,
+        /// Status, or what failed.
+        outcome: Result<u16, HttpErrorKind>,
+    },
+    /// A snapshot was persisted (`ok`) or the store failed (`Persist` cannot be undone:
+    /// the session goes on; a later persist may succeed).
+    Persist {
+        /// When.
+        at: Timestamp,
+        /// Whether the store accepted it.
+        ok: bool,
+    },
+    /// The session asked for authorization (`Action::Authorize`); the URL is not
+    /// repeated here.
+    Authorize {
+        /// When.
+        at: Timestamp,
+    },
+    /// The authorizer came back with a redirect, and the session accepted it or not.
+    Redirect {
+        /// When.
+        at: Timestamp,
+        /// Whether `handle_redirect` accepted it.
+        accepted: bool,
+    },
+    /// The authorizer could not produce a redirect.
+    AuthorizeFailed {
+        /// When.
+        at: Timestamp,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The header helper was started (`Action::RunHelper`).
+    HelperRun {
+        /// When.
+        at: Timestamp,
+    },
+    /// The header helper ended.
+    HelperDone {
+        /// When.
+        at: Timestamp,
+        /// `None` when its output was handed to the session, else what went wrong.
+        error: Option<String>,
+    },
+}
+
+impl Event {
+    /// When the event happened.
+    pub fn at(&self) -> Timestamp {
+        match self {
+            Event::Phase { at, .. }
+            | Event::Begin { at, .. }
+            | Event::Send { at, .. }
+            | Event::Response { at, .. }
+            | Event::Fail { at, .. }
+            | Event::Fetch { at, .. }
+            | Event::FetchDone { at, .. }
+            | Event::Persist { at, .. }
+            | Event::Authorize { at }
+            | Event::Redirect { at, .. }
+            | Event::AuthorizeFailed { at, .. }
+            | Event::HelperRun { at }
+            | Event::HelperDone { at, .. } => *at,
+        }
+    }
+}

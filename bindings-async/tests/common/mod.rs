@@ -1,0 +1,118 @@
+//! Shared setup for the integration tests: a testbed, a session config for it, and a
+//! snapshot holding tokens the testbed minted (a previous process's).
+#![allow(dead_code)]
+
+use bearerflow::oauth::ClientRegistration;
+use bearerflow::session::{Config, OAuthConfig, Snapshot, StoredServer, StoredTokens};
+use bearerflow_async::mcp::McpClient;
+use bearerflow_async::{Client, Event};
+use bearerflow_testbed::{Handle, Testbed};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where the (never contacted) browser would come back to; the testbed accepts any
+/// loopback port for its clients (RFC 8252 §7.3).
+pub const REDIRECT_URI: &str = "http://127.0.0.1:8976/callback";
+
+/// A testbed with `ttl` tokens and rotation as given.
+pub async fn testbed(ttl: Duration, rotate: bool) -> Testbed {
+    Testbed::start(bearerflow_testbed::Config {
+        access_ttl: ttl,
+        rotate_refresh_tokens: rotate,
+        ..Default::default()
+    })
+    .await
+    .expect("the testbed starts on loopback")
+}
+
+/// An OAuth session config for the testbed; `can_authorize` gives it a redirect URI.
+pub fn oauth_config(tb: &Handle, can_authorize: bool) -> Config {
+    Config::oauth(
+        tb.mcp_url(),
+        OAuthConfig {
+            redirect_uri: can_authorize.then(|| REDIRECT_URI.to_string()),
+            ..OAuthConfig::default()
+        },
+    )
+}
+
+/// A snapshot with tokens minted just now for the default client.
+pub fn minted_snapshot(tb: &Handle) -> Snapshot {
+    let t = tb
+        .issue_tokens_for_test("mcp:tools")
+        .expect("the default client exists");
+    let now = bearerflow_async::now().0;
+    let ttl = u64::try_from(t.expires_in.as_millis()).unwrap_or(u64::MAX);
+    Snapshot {
+        version: bearerflow::session::SNAPSHOT_VERSION,
+        tokens: Some(StoredTokens {
+            access_token: t.access_token,
+            refresh_token: t.refresh_token,
+            received_at: now,
+            expires_at: Some(now + ttl),
+            scope: Some(t.scope),
+            generation: 1,
+        }),
+        client: Some(ClientRegistration::public(t.client_id)),
+        server: Some(StoredServer {
+            issuer: tb.issuer(),
+            token_endpoint: tb.token_endpoint(),
+            authorization_endpoint: Some(tb.authorization_endpoint()),
+            registration_endpoint: Some(tb.registration_endpoint()),
+        }),
+    }
+}
+
+/// An initialized MCP client over `client`.
+pub async fn mcp(client: &Client, tb: &Handle) -> Arc<McpClient> {
+    let mcp = Arc::new(McpClient::new(client.clone(), tb.mcp_url()));
+    mcp.initialize().await.expect("initialize succeeds");
+    mcp
+}
+
+/// Run `n` concurrent `echo` calls; return (ok, errors as text).
+pub async fn burst(mcp: &Arc<McpClient>, n: usize) -> (usize, Vec<String>) {
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let mcp = Arc::clone(mcp);
+        tasks.push(tokio::spawn(async move {
+            let text = format!("call {i}");
+            let r = mcp
+                .call_tool("echo", serde_json::json!({"text": text}))
+                .await
+                .map_err(|e| e.to_string())?;
+            if r["content"][0]["text"] == text.as_str() {
+                Ok(())
+            } else {
+                Err(format!("unexpected result {r}"))
+            }
+        }));
+    }
+    let mut ok = 0;
+    let mut errors = Vec::new();
+    for t in tasks {
+        match t.await {
+            Ok(Ok(())) => ok += 1,
+            Ok(Err(e)) => errors.push(e),
+            Err(e) => errors.push(format!("task: {e}")),
+        }
+    }
+    (ok, errors)
+}
+
+/// Every event received so far.
+pub fn drain_events(rx: &mut tokio::sync::broadcast::Receiver<Event>) -> Vec<Event> {
+    let mut out = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        out.push(e);
+    }
+    out
+}
+
+/// Sleep until `at` (unix ms), if it is in the future.
+pub async fn sleep_until_unix_ms(at: u64) {
+    let now = bearerflow_async::now().0;
+    if at > now {
+        tokio::time::sleep(Duration::from_millis(at - now)).await;
+    }
+}
