@@ -45,7 +45,7 @@
 //!                     Verdict::Retry => {} // another Send or a Fail for `id` follows
 //!                 }
 //!             }
-//!             Action::Fetch { id, request } => {
+//!             Action::Fetch { id, request, .. } => {
 //!                 let (status, headers, body) = perform(&request);
 //!                 let headers: Vec<(&str, &str)> =
 //!                     headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
@@ -101,3 +101,8 @@ pub mod secret;
 pub mod session;
 pub mod time;
 pub mod token;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
