@@ -534,6 +534,7 @@ impl Sim {
                 expires_at: expires_in.map(|e| now + e * 1000),
                 scope: Some("mcp:tools".into()),
                 generation: 1,
+                refresh_at: None,
             }),
             client: Some(bearerflow::oauth::ClientRegistration::public("client-1")),
             server: Some(bearerflow::session::StoredServer {

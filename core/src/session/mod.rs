@@ -268,6 +268,9 @@ impl Session {
             );
             s.generation = generation;
             s.install(set);
+            if let (Some(at), Some(sched)) = (t.refresh_at, s.schedule.as_mut()) {
+                sched.refresh_at = Timestamp(at).min(sched.expired_at);
+            }
         }
         s
     }
@@ -364,6 +367,7 @@ impl Session {
                 expires_at: t.expires_at().map(|e| e.0),
                 scope: t.scope().map(String::from),
                 generation: t.generation().0,
+                refresh_at: self.schedule.map(|s| s.refresh_at.0),
             }),
             client: self.client.clone(),
             server: self.server.as_ref().map(|s| StoredServer {

@@ -45,6 +45,10 @@ pub struct StoredTokens {
     pub scope: Option<String>,
     /// Generation of this token set.
     pub generation: u64,
+    /// When the refresh window opens (unix ms), jitter included, so that a restored
+    /// session is in the same phase at the same `now`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_at: Option<u64>,
 }
 
 /// The authorization server as stored.
