@@ -220,6 +220,7 @@ mod tests {
                 expires_at: Some(2),
                 scope: None,
                 generation: 3,
+                refresh_at: None,
             }),
             client: None,
             server: None,

@@ -52,6 +52,7 @@ pub fn minted_snapshot(tb: &Handle) -> Snapshot {
             expires_at: Some(now + ttl),
             scope: Some(t.scope),
             generation: 1,
+            refresh_at: None,
         }),
         client: Some(ClientRegistration::public(t.client_id)),
         server: Some(StoredServer {

@@ -1,0 +1,89 @@
+//! The reqwest-middleware layer: an existing `ClientWithMiddleware` gets bearerflow by
+//! adding one `.with(...)`. A burst after expiry through the layer shares one refresh,
+//! and a session failure comes back as a typed error inside the middleware error.
+
+mod common;
+
+use bearerflow::session::RequestError;
+use bearerflow_async::{BearerflowMiddleware, Client, MemoryStore, NoAuthorize};
+use std::time::Duration;
+
+fn rpc(id: u64) -> String {
+    serde_json::json!({
+        "jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {"name": "echo", "arguments": {"text": format!("m{id}")}},
+    })
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_layer_gives_an_existing_client_refresh_and_single_flight() {
+    let tb = common::testbed(Duration::from_secs(2), true).await;
+    let snapshot = common::minted_snapshot(&tb);
+    let expires_at = snapshot.tokens.as_ref().and_then(|t| t.expires_at).unwrap();
+    let client = Client::builder(common::oauth_config(&tb, false))
+        .store(MemoryStore::with(snapshot))
+        .authorizer(NoAuthorize)
+        .build()
+        .await
+        .unwrap();
+    // The MCP session id, obtained through the bearerflow client itself.
+    let session = common::mcp(&client, &tb).await.session_id().unwrap();
+
+    bearerflow_async::install_crypto_provider();
+    let http = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(BearerflowMiddleware::new(client.clone()))
+        .build();
+    common::sleep_until_unix_ms(expires_at + 200).await;
+    let mut tasks = Vec::new();
+    for id in 0..16u64 {
+        let http = http.clone();
+        let url = tb.mcp_url();
+        let session = session.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = http
+                .post(url)
+                .header("Accept", "application/json, text/event-stream")
+                .header("Content-Type", "application/json")
+                .header("Mcp-Session-Id", session)
+                .body(rpc(id))
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let status = r.status().as_u16();
+            let body = r.text().await.map_err(|e| e.to_string())?;
+            if status == 200 && body.contains(&format!("m{id}")) {
+                Ok(())
+            } else {
+                Err(format!("{status}: {body}"))
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let c = tb.counters();
+    assert_eq!(c.token_refresh, 1);
+    assert_eq!(c.unauthorized, 0);
+
+    // A session failure surfaces as a typed bearerflow error inside the middleware error.
+    tb.revoke_all();
+    let err = http
+        .post(tb.mcp_url())
+        .header("Content-Type", "application/json")
+        .body(rpc(99))
+        .send()
+        .await
+        .unwrap_err();
+    let reqwest_middleware::Error::Middleware(inner) = err else {
+        panic!("expected a middleware error, got {err}");
+    };
+    let e = inner
+        .downcast_ref::<bearerflow_async::Error>()
+        .expect("a bearerflow_async::Error");
+    assert_eq!(
+        e.request_error(),
+        Some(RequestError::ReauthorizationRequired),
+        "{e}"
+    );
+}
