@@ -139,6 +139,39 @@ pub fn exchange_with<S: Read + Write>(
     result
 }
 
+/// Run one [`Action::Fetch`](crate::session::Action::Fetch) of `session` over `socket`
+/// and report the outcome to the session: the response via
+/// [`Session::handle_http_response`], a failure below HTTP via
+/// [`Session::handle_http_error`] (the session decides what it means). The host's
+/// whole job for a fetch on a socket-only device is: open a connection to the
+/// request's host, call this, close the connection.
+///
+/// Returns the exchange error too, for the host's logs; the session already knows.
+pub fn fetch<S: Read + Write>(
+    session: &mut crate::session::Session,
+    id: crate::session::FetchId,
+    req: &Request,
+    socket: &mut S,
+    scratch: &mut [u8],
+    now: crate::time::Timestamp,
+) -> Result<(), ExchangeError<S::Error>> {
+    match exchange(socket, req, scratch) {
+        Ok(resp) => {
+            let headers: alloc::vec::Vec<(&str, &str)> = resp
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
+            session.handle_http_response(id, resp.status, &headers, &resp.body, now);
+            Ok(())
+        }
+        Err(e) => {
+            session.handle_http_error(id, crate::session::HttpErrorKind::Io, now);
+            Err(e)
+        }
+    }
+}
+
 fn run<S: Read + Write>(
     socket: &mut S,
     req: &Request,
@@ -489,5 +522,53 @@ mod tests {
             prop_assert_eq!(got, parse_response(&reply).map_err(ExchangeError::Http));
             prop_assert_eq!(socket.written, expected_wire(&req));
         }
+    }
+    #[test]
+    fn fetch_feeds_the_session() {
+        use crate::oauth::ClientRegistration;
+        use crate::secret::Secret;
+        use crate::session::{Action, Config, OAuthConfig, Session};
+        use crate::time::Timestamp;
+        let config = Config::oauth(
+            "https://mcp.example.com/mcp",
+            OAuthConfig {
+                client: Some(ClientRegistration::public("c")),
+                token_endpoint: Some("https://auth.example.com/token".into()),
+                ..OAuthConfig::default()
+            },
+        );
+        let mut s = Session::new(config, [1; 32], Timestamp(0));
+        s.set_tokens(
+            Secret::new("old"),
+            Some(Secret::new("rt")),
+            Some(10),
+            None,
+            Timestamp(0),
+        );
+        while s.poll_action().is_some() {}
+        let _ = s.begin_request(Timestamp(20_000));
+        let Some(Action::Fetch { id, request, .. }) = s.poll_action() else {
+            panic!("expected the refresh fetch");
+        };
+        let body = br#"{"access_token":"new","token_type":"Bearer","expires_in":10}"#;
+        let mut reply = alloc::format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len())
+            .into_bytes();
+        reply.extend_from_slice(body);
+        let mut sock = FakeSocket::new(&reply);
+        let mut scratch = [0u8; 256];
+        assert!(fetch(
+            &mut s,
+            id,
+            &request,
+            &mut sock,
+            &mut scratch,
+            Timestamp(20_050)
+        )
+        .is_ok());
+        assert!(matches!(s.poll_action(), Some(Action::Persist(_))));
+        assert!(matches!(s.poll_action(), Some(Action::Send { .. })));
+        assert_eq!(s.tokens().map(|t| t.access_token()), Some("new"));
+        let written = std::string::String::from_utf8_lossy(&sock.written).into_owned();
+        assert!(written.starts_with("POST /token HTTP/1.1\r\n"), "{written}");
     }
 }
