@@ -81,6 +81,9 @@ pub struct AuthServer {
     pub granted_scope: Option<String>,
     /// Grant `granted_scope` whatever the request asks for.
     pub ignore_requested_scope: bool,
+    /// The `iss` the browser's redirect carries; `None`: the authorization endpoint's
+    /// origin.
+    pub redirect_iss: Option<String>,
     /// Scope of each access token.
     pub scopes: HashMap<String, String>,
     /// Token endpoint URL (the 2025-03-26 default-endpoint tests move it).
@@ -149,6 +152,7 @@ impl AuthServer {
             documents,
             granted_scope: Some("mcp:tools".into()),
             ignore_requested_scope: false,
+            redirect_iss: None,
             scopes: HashMap::new(),
             token_url: TOKEN_ENDPOINT.into(),
             register_url: format!("{ISSUER}/register"),
@@ -362,7 +366,9 @@ impl AuthServer {
                     ),
                 );
                 // The issuer is the origin of the authorization endpoint in this sim.
-                let issuer = bearerflow::oauth::origin(url).unwrap_or_else(|_| ISSUER.to_string());
+                let issuer = self.redirect_iss.clone().unwrap_or_else(|| {
+                    bearerflow::oauth::origin(url).unwrap_or_else(|_| ISSUER.to_string())
+                });
                 Some(format!(
                     "{redirect}?code={code}&state={state}&iss={}",
                     form::encode(&issuer)

@@ -376,13 +376,20 @@ fn legacy_server_without_resource_metadata_uses_metadata_at_the_origin() {
     auth.documents.remove(PATH_PRM);
     // The 2025-03-26 server is its own authorization server.
     let (status, doc) = auth.documents.remove(AS_META).expect("AS metadata");
-    let doc = doc.replace("https://auth.example.com", "https://mcp.example.com");
+    // Its issuer has a path of its own on the server's origin (common for that revision).
+    let doc = doc
+        .replace(
+            "\"https://auth.example.com\"",
+            "\"https://mcp.example.com/oauth\"",
+        )
+        .replace("https://auth.example.com", "https://mcp.example.com");
     auth.documents.insert(
         "https://mcp.example.com/.well-known/oauth-authorization-server".into(),
         (status, doc),
     );
     auth.token_url = "https://mcp.example.com/token".into();
     auth.register_url = "https://mcp.example.com/register".into();
+    auth.redirect_iss = Some("https://mcp.example.com/oauth".into());
     let mut sim = fresh(auth);
     sim.challenge_metadata = None;
     let sim = one_request(sim);
@@ -560,4 +567,25 @@ fn authorization_server_change_drops_tokens_and_registration() {
         last.client.as_ref().map(|c| c.client_id.as_str()),
         Some("old-client")
     );
+}
+
+#[test]
+fn legacy_metadata_naming_another_origin_is_refused() {
+    let mut auth = AuthServer::new(Some(3600), true);
+    auth.documents.remove(PATH_PRM);
+    let (status, doc) = auth.documents.remove(AS_META).expect("AS metadata");
+    // Served at the MCP server's origin, but its issuer sends the client elsewhere.
+    auth.documents.insert(
+        "https://mcp.example.com/.well-known/oauth-authorization-server".into(),
+        (status, doc),
+    );
+    let mut sim = fresh(auth);
+    sim.challenge_metadata = None;
+    let sim = one_request(sim);
+    assert!(failed_with(&sim, RequestError::AuthorizationFailed));
+    assert!(matches!(
+        sim.session.last_error(),
+        Some(SessionError::Discovery(_))
+    ));
+    assert_eq!(sim.auth.registrations, 0);
 }

@@ -12,7 +12,7 @@ use std::process::Command;
 pub fn run(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
     let mut cmd = Command::new("cargo");
-    cmd.args(["bench", "-p", "bearerflow"]);
+    cmd.args(["bench", "-p", "bearerflow", "--benches"]);
     if quick {
         cmd.args(["--", "--quick"]);
     }
@@ -25,7 +25,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
         "--example",
         "footprint",
     ]))?;
-    report(&root().join("target").join("criterion"))
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
+    report(&target.join("criterion"))
 }
 
 /// The median point estimate, in nanoseconds, of one criterion benchmark folder.

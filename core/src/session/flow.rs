@@ -313,7 +313,14 @@ impl Session {
             }
             (Purpose::ServerMetadata, Flow::Discovering(mut d)) => {
                 if is_success(status) {
-                    match oauth::parse_authorization_server_metadata(body, &d.issuer) {
+                    // 2025-03-26 servers have no issuer to look the document up by:
+                    // their metadata only has to stay on the server's origin.
+                    let parsed = if d.legacy {
+                        oauth::parse_legacy_authorization_server_metadata(body, &d.issuer)
+                    } else {
+                        oauth::parse_authorization_server_metadata(body, &d.issuer)
+                    };
+                    match parsed {
                         Ok(meta) => {
                             let plan = core::mem::take(&mut d.plan);
                             if let Err(e) = self.set_server(meta) {
