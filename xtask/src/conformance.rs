@@ -124,7 +124,7 @@ pub fn run(args: &[String]) -> Result<Outcome, String> {
     let _ = fs::remove_dir_all(&results_dir);
     fs::create_dir_all(&results_dir)
         .map_err(|e| format!("cannot create {}: {e}", results_dir.display()))?;
-    let command = format!("{} conformance-client", shell_quote(&client));
+    let command = format!("{} conformance-client --verbose", shell_quote(&client));
     eprintln!(
         "\n==> conformance: {} scenarios, {} at a time, client: {command}",
         selected.len(),
@@ -845,7 +845,9 @@ impl<'a> Report<'a> {
                 let err = r.client_stderr.trim();
                 if !err.is_empty() {
                     println!("      client stderr (last lines):");
-                    println!("{}", last_lines(err, 12).replace("\n    ", "\n          "));
+                    for line in last_lines(err, 12).lines() {
+                        println!("      {line}");
+                    }
                 }
             }
         }
