@@ -12,7 +12,15 @@ use std::process::Command;
 pub fn run(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
     let mut cmd = Command::new("cargo");
-    cmd.args(["bench", "-p", "bearerflow", "--benches"]);
+    cmd.args([
+        "bench",
+        "-p",
+        "bearerflow",
+        "--bench",
+        "challenge",
+        "--bench",
+        "session",
+    ]);
     if quick {
         cmd.args(["--", "--quick"]);
     }
@@ -47,72 +55,65 @@ fn median_ns(dir: &Path) -> Option<f64> {
     num.parse().ok()
 }
 
-fn report(criterion: &Path) -> Result<(), String> {
-    let Ok(groups) = std::fs::read_dir(criterion) else {
-        return Err(format!("no criterion results in {}", criterion.display()));
+/// Every benchmark under `dir` with its median: the folder path relative to the
+/// criterion root, separators flattened to `_` (criterion flattens `/` in ids too).
+fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, f64)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
     };
-    let mut rows = Vec::new();
-    for group in groups.flatten() {
-        let gpath = group.path();
-        let Ok(cases) = std::fs::read_dir(&gpath) else {
+    for e in entries.flatten() {
+        let path = e.path();
+        if !path.is_dir() || e.file_name() == "report" {
+            continue;
+        }
+        if let Some(ns) = median_ns(&path) {
+            let rel = path.strip_prefix(root).unwrap_or(&path);
+            let name = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("_");
+            out.push((name, ns));
+        } else {
+            collect(root, &path, out);
+        }
+    }
+}
+
+/// Benchmarks are named `<case>_bearerflow` and `<case>_<reference>`: pair them.
+fn report(criterion: &Path) -> Result<(), String> {
+    let mut all = Vec::new();
+    collect(criterion, criterion, &mut all);
+    if all.is_empty() {
+        return Err(format!("no criterion results in {}", criterion.display()));
+    }
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    println!(
+        "\n{:<40} {:>14} {:>12} {:>14} {:>8}",
+        "case", "bearerflow", "reference", "ref median", "ratio"
+    );
+    for (name, ours) in &all {
+        let Some(case) = name.strip_suffix("_bearerflow") else {
             continue;
         };
-        for case in cases.flatten() {
-            let cpath = case.path();
-            let ours = cpath.join("bearerflow");
-            let Some(ours_ns) = median_ns(&ours) else {
-                continue;
-            };
-            let Ok(impls) = std::fs::read_dir(&cpath) else {
-                continue;
-            };
-            let mut any = false;
-            for imp in impls.flatten() {
-                let name = imp.file_name().to_string_lossy().into_owned();
-                if name == "bearerflow" || name == "report" {
-                    continue;
-                }
-                if let Some(theirs) = median_ns(&imp.path()) {
-                    any = true;
-                    rows.push((
-                        group.file_name().to_string_lossy().into_owned(),
-                        case.file_name().to_string_lossy().into_owned(),
-                        ours_ns,
-                        name,
-                        Some(theirs),
-                    ));
-                }
-            }
-            if !any {
-                rows.push((
-                    group.file_name().to_string_lossy().into_owned(),
-                    case.file_name().to_string_lossy().into_owned(),
-                    ours_ns,
-                    String::from("-"),
-                    None,
-                ));
-            }
+        let refs: Vec<&(String, f64)> = all
+            .iter()
+            .filter(|(n, _)| n != name && n.strip_prefix(case).is_some_and(|r| r.starts_with('_')))
+            .collect();
+        if refs.is_empty() {
+            println!(
+                "{case:<40} {ours:>12.1}ns {:>12} {:>14} {:>8}",
+                "-", "-", "-"
+            );
+        }
+        for (rname, theirs) in refs {
+            let label = &rname[case.len() + 1..];
+            println!(
+                "{case:<40} {ours:>12.1}ns {label:>12} {theirs:>12.1}ns {:>8.3}",
+                ours / theirs
+            );
         }
     }
-    rows.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-    println!(
-        "\n{:<12} {:<28} {:>14} {:>12} {:>14} {:>8}",
-        "group", "case", "bearerflow", "reference", "ref median", "ratio"
-    );
-    for (group, case, ours, refname, theirs) in rows {
-        match theirs {
-            Some(t) => println!(
-                "{group:<12} {case:<28} {:>12.1}ns {refname:>12} {:>12.1}ns {:>8.3}",
-                ours,
-                t,
-                ours / t
-            ),
-            None => println!(
-                "{group:<12} {case:<28} {:>12.1}ns {:>12} {:>14} {:>8}",
-                ours, "-", "-", "-"
-            ),
-        }
-    }
-    println!("(ratio = bearerflow median / reference median; lower is better)");
+    println!("(medians from this run; ratio = bearerflow / reference, lower is better)");
     Ok(())
 }
