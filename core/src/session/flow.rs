@@ -363,7 +363,7 @@ impl Session {
                     Ok(reg) => {
                         self.client = Some(reg);
                         self.client_registered = true;
-                        self.push_persist();
+                        self.push_persist(now);
                         self.authorize_step(*plan, now);
                     }
                     Err(e) => self.fail_flow(SessionError::Registration(e)),

@@ -468,7 +468,7 @@ impl Session {
         );
         self.failed = false;
         self.install(set);
-        self.push_persist();
+        self.push_persist(now);
         self.release_waiting(now);
     }
 
@@ -743,7 +743,9 @@ impl Session {
             return None;
         }
         match self.schedule {
-            Some(s) if now >= s.expired_at => None,
+            // Known-expired: never sent while a new token can be had; when none can, the
+            // resource is the judge (its clock may still accept it).
+            Some(s) if now >= s.expired_at && (self.can_refresh() || self.can_authorize()) => None,
             _ => Some(t.generation()),
         }
     }
@@ -879,11 +881,11 @@ impl Session {
         );
         self.failed = false;
         self.install(set);
-        self.push_persist();
+        self.push_persist(now);
         self.release_waiting(now);
     }
 
-    fn push_persist(&mut self) {
+    fn push_persist(&mut self, now: Timestamp) {
         // Sends queued for an older credential would go out before the Persist of the new
         // one; put them back to waiting so they are released after it, in order.
         let current = self.tokens.as_ref().map(|t| t.generation());
@@ -1057,7 +1059,7 @@ impl Session {
             Err(TokenError::Endpoint(e)) => {
                 let invalid_client = e.error == ErrorCode::InvalidClient;
                 self.record(SessionError::TokenEndpoint(e));
-                self.drop_credentials(invalid_client);
+                self.drop_credentials(invalid_client, now);
                 self.after_refusal(now, RequestError::ReauthorizationRequired);
             }
             Err(e) if (200..300).contains(&status) => {
@@ -1068,7 +1070,7 @@ impl Session {
             }
             Err(e) => {
                 self.record(SessionError::TokenResponse(e));
-                self.drop_credentials(false);
+                self.drop_credentials(false, now);
                 self.after_refusal(now, RequestError::TokenEndpointRejected);
             }
         }
@@ -1086,7 +1088,7 @@ impl Session {
         }
     }
 
-    fn drop_credentials(&mut self, drop_client: bool) {
+    fn drop_credentials(&mut self, drop_client: bool, now: Timestamp) {
         self.tokens = None;
         self.schedule = None;
         self.rejected = None;
@@ -1094,7 +1096,7 @@ impl Session {
             self.client = None;
             self.client_registered = false;
         }
-        self.push_persist();
+        self.push_persist(now);
     }
 
     fn transient(&mut self, now: Timestamp, retry_after: Option<Millis>) {
