@@ -901,9 +901,7 @@ impl Session {
         });
         for id in requeue {
             if let Some(p) = self.requests.get_mut(id) {
-                p.state = State::Waiting {
-                    since: Timestamp(0),
-                };
+                p.state = State::Waiting { since: now };
             }
         }
         let snap = self.snapshot();
