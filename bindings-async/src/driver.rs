@@ -177,6 +177,7 @@ impl Driver {
                             last_fired = Some(deadline);
                             self.observe_phase(at);
                             self.session.handle_timeout(at);
+                            self.observe_phase(at);
                             self.drain().await;
                             self.observe_phase(at);
                             continue;
@@ -192,6 +193,7 @@ impl Driver {
             let at = crate::now();
             self.observe_phase(at);
             self.handle(msg, at);
+            self.observe_phase(at);
             self.drain().await;
             self.observe_phase(crate::now());
         }
@@ -343,9 +345,12 @@ impl Driver {
                 }
                 Action::Persist(snapshot) => {
                     let ok = self.store.save(&snapshot).await.is_ok();
+                    let tokens = snapshot.tokens.as_ref();
                     self.emit(Event::Persist {
                         at: crate::now(),
                         ok,
+                        generation: tokens.map(|t| t.generation),
+                        expires_at: tokens.and_then(|t| t.expires_at),
                     });
                 }
                 Action::Authorize { url } => {

@@ -87,6 +87,10 @@ pub enum Event {
         at: Timestamp,
         /// Whether the store accepted it.
         ok: bool,
+        /// The stored token set's generation, if the snapshot holds tokens.
+        generation: Option<u64>,
+        /// The stored token set's absolute expiry (unix ms), if known.
+        expires_at: Option<u64>,
     },
     /// The session asked for authorization (`Action::Authorize`); the URL is not
     /// repeated here.
