@@ -1,17 +1,28 @@
-//! The `bearerflow` command: `challenge` parses WWW-Authenticate header lines.
+//! The `bearerflow` command: `demo` (the main job), `connect`, `testbed`, `challenge`
+//! (parse WWW-Authenticate header lines), `conformance-client`.
 
 mod challenge;
 mod conformance;
+mod connect;
+mod demo;
+mod testbed_cmd;
 
 use std::process::ExitCode;
 
 const USAGE: &str = "usage:
+  bearerflow demo [--ttl 5] [--burst 32] [--duration 30] [--json] ...   the main job: an MCP client kept
+                                                      authorized against a loopback testbed (see demo --help)
+  bearerflow connect URL [--call NAME --args JSON] [--headless]   authorize against an MCP server, list its tools
+  bearerflow testbed [--ttl 5] [--no-rotate] [--port N]   run the loopback OAuth + MCP testbed until stopped
   bearerflow challenge [--strict] [--bearer] VALUE...   parse WWW-Authenticate lines ('-' reads stdin)
   bearerflow conformance-client [--verbose] URL       the MCP client the official conformance runner drives";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
+        Some("demo") => demo::run(&args[1..]),
+        Some("connect") => connect::run(&args[1..]),
+        Some("testbed") => testbed_cmd::run(&args[1..]),
         Some("challenge") => challenge::run(&args[1..]),
         Some("conformance-client") => conformance::run(&args[1..]),
         Some("-h") | Some("--help") => {
