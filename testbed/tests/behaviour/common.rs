@@ -14,6 +14,8 @@ use url::Url;
 pub const REDIRECT: &str = "http://127.0.0.1:7777/callback";
 
 pub fn http() -> Client {
+    // Err: a provider is already installed, which is all that is needed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
