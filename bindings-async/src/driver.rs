@@ -283,9 +283,8 @@ impl Driver {
                 self.emit(Event::Redirect { at: now, accepted });
             }
             Msg::AuthorizeFailed { reason } => {
-                // The session has no input for "the host could not authorize"; its
-                // authorization deadline fails the waiting requests.
                 self.emit(Event::AuthorizeFailed { at: now, reason });
+                self.session.handle_authorize_error(now);
             }
             Msg::Query { reply } => {
                 let tokens = self.session.tokens();

@@ -46,14 +46,15 @@ impl fmt::Display for HelperError {
 impl std::error::Error for HelperError {}
 
 impl HelperError {
-    /// The session's input for this failure. `handle_helper_output` takes a
-    /// [`HelperOutputError`], which has no variant for "the command failed"; the driver
-    /// passes [`HelperOutputError::Empty`] (the command produced no usable output) and
-    /// keeps this error's text as the failure's detail.
+    /// The session's input for this failure (a type translation; the driver also keeps
+    /// this error's text as the failure's detail).
     pub fn to_session_error(&self) -> HelperOutputError {
         match self {
             HelperError::Output(e) => e.clone(),
-            _ => HelperOutputError::Empty,
+            HelperError::Exit { code } => HelperOutputError::CommandFailed { code: *code },
+            HelperError::Spawn(_) | HelperError::Timeout(_) => {
+                HelperOutputError::CommandFailed { code: None }
+            }
         }
     }
 }

@@ -1,10 +1,10 @@
 //! A token endpoint slower than the token lifetime: the refreshed token is already past
 //! its expiry when it arrives (its lifetime counts from when the request left).
 //!
-//! Ignored: this reproduces a stall in core's session (reported to the lead). Waiting
-//! requests are neither released (the new token is unusable) nor is another refresh
-//! started, so they sit until `wait_deadline` and fail with `Timeout`. Run with
-//! `cargo test -p bearerflow-async --test slow_token_endpoint -- --ignored`.
+//! This once stalled: the session counted the lifetime from when the request left,
+//! judged the token dead on arrival, and neither released the waiting calls nor
+//! refreshed again. Now such a token's lifetime counts from its arrival (the resource
+//! judges it), and a token that is dead even then counts as a transient failure.
 
 mod common;
 
@@ -13,7 +13,6 @@ use bearerflow_async::{Client, MemoryStore, NoAuthorize};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "core stalls when a refreshed token arrives already expired; see the report"]
 async fn refresh_slower_than_the_token_lifetime_does_not_stall_waiting_calls() {
     let tb = common::testbed(Duration::from_secs(1), true).await;
     let snapshot = common::minted_snapshot(&tb);

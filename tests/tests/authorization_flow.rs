@@ -589,3 +589,28 @@ fn legacy_metadata_naming_another_origin_is_refused() {
     ));
     assert_eq!(sim.auth.registrations, 0);
 }
+
+#[test]
+fn a_host_that_cannot_open_the_browser_fails_the_waiting_requests_at_once() {
+    let mut sim = fresh(AuthServer::new(Some(3600), true));
+    sim.browser = Browser::Abandon;
+    sim.begin_at(0);
+    sim.run_until(1_000, 1_000);
+    assert_eq!(sim.session.phase(Timestamp(sim.now)), Phase::Authorizing);
+    sim.session.handle_authorize_error(Timestamp(sim.now));
+    let fails: Vec<_> = std::iter::from_fn(|| sim.session.poll_action()).collect();
+    assert!(
+        matches!(
+            fails[..],
+            [bearerflow::session::Action::Fail {
+                error: RequestError::AuthorizationFailed,
+                ..
+            }]
+        ),
+        "{fails:?}"
+    );
+    assert_eq!(
+        sim.session.last_error(),
+        Some(&SessionError::AuthorizationUnavailable)
+    );
+}

@@ -72,6 +72,10 @@ pub enum SessionError {
     },
     /// The user did not complete authorization in time.
     AuthorizationTimedOut,
+    /// The host could not run the browser part of authorization.
+    AuthorizationUnavailable,
+    /// The token endpoint answered so slowly that the token had expired on arrival.
+    ExpiredOnArrival,
 }
 
 impl fmt::Display for SessionError {
@@ -120,6 +124,12 @@ impl fmt::Display for SessionError {
             SessionError::AuthorizationTimedOut => {
                 f.write_str("authorization was not completed in time")
             }
+            SessionError::AuthorizationUnavailable => {
+                f.write_str("the host could not open the authorization URL or receive the redirect")
+            }
+            SessionError::ExpiredOnArrival => f.write_str(
+                "the token endpoint answered after the new token's lifetime had already passed",
+            ),
         }
     }
 }

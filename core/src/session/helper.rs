@@ -31,6 +31,12 @@ pub enum HelperOutputError {
         /// Which header.
         index: usize,
     },
+    /// The command could not run to completion: a non-zero exit (`code`), or no exit
+    /// code at all (`None`: it could not start, was killed, or timed out).
+    CommandFailed {
+        /// The exit code, if it exited.
+        code: Option<i32>,
+    },
 }
 
 impl fmt::Display for HelperOutputError {
@@ -47,6 +53,12 @@ impl fmt::Display for HelperOutputError {
             HelperOutputError::BadValue { index } => write!(
                 f,
                 "header helper header #{index} has a control character in its value"
+            ),
+            HelperOutputError::CommandFailed { code: Some(c) } => {
+                write!(f, "header helper exited with status {c}")
+            }
+            HelperOutputError::CommandFailed { code: None } => f.write_str(
+                "header helper did not run to completion (not started, killed or timed out)",
             ),
         }
     }

@@ -604,6 +604,17 @@ impl Session {
         }
     }
 
+    /// The host could not run the browser part of authorization (no browser, the
+    /// redirect listener failed, the authorization endpoint did not redirect). Ends the
+    /// flow at once: the waiting requests fail with
+    /// [`RequestError::AuthorizationFailed`] instead of waiting out the deadline.
+    pub fn handle_authorize_error(&mut self, now: Timestamp) {
+        let _ = now;
+        if self.flow.deadline().is_some() {
+            self.fail_flow(SessionError::AuthorizationUnavailable);
+        }
+    }
+
     /// The browser came back to the redirect URI with `url` (full URL or its query).
     pub fn handle_redirect(&mut self, url: &str, now: Timestamp) -> Result<(), RedirectError> {
         self.on_redirect(url, now)
@@ -870,19 +881,44 @@ impl Session {
                 .as_ref()
                 .and_then(|t| t.scope().map(String::from))
         });
+        // The lifetime counts from when the request left (the server started the clock
+        // no earlier), unless that says the token died in transit: then from when it
+        // arrived (the server started it no later), and the resource is the judge.
+        let base = match resp.expires_in {
+            Some(secs) => {
+                let lifetime = Millis::from_secs(secs);
+                let dead_at = (sent_at + lifetime) - self.config.policy.skew_for(lifetime);
+                if dead_at <= now {
+                    now
+                } else {
+                    sent_at
+                }
+            }
+            None => sent_at,
+        };
         self.generation = self.generation.next();
         let set = TokenSet::new(
             resp.access_token,
             refresh,
             resp.expires_in,
             scope,
-            sent_at,
+            base,
             self.generation,
         );
+        let attempts = self.attempts;
         self.failed = false;
         self.install(set);
         self.push_persist(now);
         self.release_waiting(now);
+        if self.usable(now).is_none() && self.requests.any_waiting() {
+            // The token was already past its (skew-adjusted) expiry when it arrived: a
+            // token endpoint slower than the token's lifetime. Count it as a transient
+            // failure, so the waiting requests get another try after a backoff and a
+            // typed failure when the attempts run out, never a silent stall.
+            self.attempts = attempts;
+            self.record(SessionError::ExpiredOnArrival);
+            self.transient(now, None);
+        }
     }
 
     fn push_persist(&mut self, now: Timestamp) {
