@@ -18,7 +18,17 @@ const USAGE: &str = "usage:
   bearerflow conformance-client [--verbose] URL       the MCP client the official conformance runner drives";
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `env::args` panics on an argument that is not UTF-8; say which one instead.
+    let mut args: Vec<String> = Vec::new();
+    for (i, a) in std::env::args_os().skip(1).enumerate() {
+        match a.into_string() {
+            Ok(s) => args.push(s),
+            Err(_) => {
+                eprintln!("bearerflow: argument {} is not valid UTF-8", i + 1);
+                return ExitCode::from(2);
+            }
+        }
+    }
     match args.first().map(String::as_str) {
         Some("demo") => demo::run(&args[1..]),
         Some("connect") => connect::run(&args[1..]),

@@ -178,3 +178,18 @@ fn usage_errors_exit_2_with_json() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(last_json(&out)["challenges"][0]["scheme"], "--strict");
 }
+
+#[cfg(unix)]
+#[test]
+fn non_utf8_argument_is_a_clear_error_not_a_panic() {
+    use std::os::unix::ffi::OsStrExt;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bearerflow"))
+        .arg("challenge")
+        .arg(std::ffi::OsStr::from_bytes(b"Bearer realm=\xff"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("argument 2 is not valid UTF-8"), "{err}");
+    assert!(!err.contains("panicked"));
+}
