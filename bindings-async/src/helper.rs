@@ -159,7 +159,10 @@ mod tests {
         ));
         assert!(started.elapsed() < Duration::from_secs(3));
         let e = HelperError::Exit { code: Some(3) };
-        assert_eq!(e.to_session_error(), HelperOutputError::Empty);
+        assert_eq!(
+            e.to_session_error(),
+            HelperOutputError::CommandFailed { code: Some(3) }
+        );
         assert!(e.to_string().contains('3'));
     }
 }
