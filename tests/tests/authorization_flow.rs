@@ -614,3 +614,16 @@ fn a_host_that_cannot_open_the_browser_fails_the_waiting_requests_at_once() {
         Some(&SessionError::AuthorizationUnavailable)
     );
 }
+
+#[test]
+fn a_plain_http_resource_off_loopback_never_starts_authorization() {
+    let mut config = authorizing_config();
+    config.resource_url = "http://mcp.example.com/mcp".into();
+    let sim = one_request(Sim::new(config, AuthServer::new(Some(3600), true), SEED, 0));
+    assert!(failed_with(&sim, RequestError::AuthorizationFailed));
+    assert!(matches!(
+        sim.session.last_error(),
+        Some(SessionError::Discovery(_))
+    ));
+    assert!(fetched_urls(&sim).is_empty());
+}

@@ -177,6 +177,12 @@ impl Session {
             self.fail_waiting(RequestError::ReauthorizationRequired);
             return;
         }
+        // OAuth 2.1 §1.5: tokens only travel over TLS (loopback excepted); a resource on
+        // plain http elsewhere never gets an authorization flow started for it.
+        let resource_url = self.config.resource_url.clone();
+        if let Err(e) = self.check_endpoint(&resource_url) {
+            return self.fail_flow(e);
+        }
         let plan = Plan {
             challenge,
             scope_override,
