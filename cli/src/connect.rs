@@ -117,35 +117,15 @@ fn store_file_name(url: &str) -> Option<String> {
 
 /// `bearerflow connect ...`
 pub fn run(args: &[String]) -> ExitCode {
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        println!("{USAGE}");
-        return ExitCode::SUCCESS;
-    }
-    let options = match parse_args(args) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("bearerflow connect: {e}\n{USAGE}");
-            return ExitCode::from(2);
+    crate::command::run("connect", USAGE, args, parse_args, |rt, options| {
+        match rt.block_on(connect(&options)) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("bearerflow connect: {e}");
+                ExitCode::FAILURE
+            }
         }
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("bearerflow connect: cannot start a runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(connect(&options)) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("bearerflow connect: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    })
 }
 
 async fn connect(o: &Options) -> Result<ExitCode, String> {

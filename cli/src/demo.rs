@@ -125,42 +125,22 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
 
 /// `bearerflow demo ...`
 pub fn run(args: &[String]) -> ExitCode {
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        println!("{USAGE}");
-        return ExitCode::SUCCESS;
-    }
-    let options = match parse_args(args) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("bearerflow demo: {e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("bearerflow demo: cannot start a runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(demo(&options)) {
-        Ok(summary) => {
-            summary.print(&options);
-            if summary.calls_failed == 0 {
-                ExitCode::SUCCESS
-            } else {
+    crate::command::run("demo", USAGE, args, parse_args, |rt, options| {
+        match rt.block_on(demo(&options)) {
+            Ok(summary) => {
+                summary.print(&options);
+                if summary.calls_failed == 0 {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            }
+            Err(e) => {
+                eprintln!("bearerflow demo: {e}");
                 ExitCode::FAILURE
             }
         }
-        Err(e) => {
-            eprintln!("bearerflow demo: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    })
 }
 
 /// What the event printer learns.

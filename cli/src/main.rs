@@ -2,6 +2,7 @@
 //! (parse WWW-Authenticate header lines), `conformance-client`.
 
 mod challenge;
+mod command;
 mod conformance;
 mod connect;
 mod demo;

@@ -48,74 +48,57 @@ fn parse_args(args: &[String]) -> Result<Config, String> {
 
 /// `bearerflow testbed ...`
 pub fn run(args: &[String]) -> ExitCode {
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        println!("{USAGE}");
-        return ExitCode::SUCCESS;
-    }
-    let config = match parse_args(args) {
-        Ok(c) => c,
+    crate::command::run("testbed", USAGE, args, parse_args, |rt, config| {
+        rt.block_on(serve(config))
+    })
+}
+
+/// Start the testbed, print its URLs, serve until the process is stopped.
+async fn serve(config: Config) -> ExitCode {
+    let ttl = config.access_ttl;
+    let rotate = config.rotate_refresh_tokens;
+    let testbed = match Testbed::start(config).await {
+        Ok(t) => t,
         Err(e) => {
-            eprintln!("bearerflow testbed: {e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("bearerflow testbed: cannot start a runtime: {e}");
+            eprintln!("bearerflow testbed: cannot start: {e}");
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
-        let ttl = config.access_ttl;
-        let rotate = config.rotate_refresh_tokens;
-        let testbed = match Testbed::start(config).await {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("bearerflow testbed: cannot start: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        println!("bearerflow testbed on 127.0.0.1 (stop with Ctrl-C)");
-        println!("  MCP endpoint           {}", testbed.mcp_url());
-        println!("  issuer                 {}", testbed.issuer());
-        println!(
-            "  resource metadata      {}",
-            testbed.resource_metadata_url()
-        );
-        println!(
-            "  server metadata        {}",
-            testbed.authorization_server_metadata_url()
-        );
-        println!("  token endpoint         {}", testbed.token_endpoint());
-        println!(
-            "  access tokens live     {} ms, refresh-token rotation {}",
-            ttl.as_millis(),
-            if rotate { "on" } else { "off" }
-        );
-        println!(
-            "  try: bearerflow connect {} --headless --call echo --args '{{\"text\":\"hi\"}}'",
-            testbed.mcp_url()
-        );
-        println!(
-            "{}",
-            json!({
-                "mcp_url": testbed.mcp_url(),
-                "issuer": testbed.issuer(),
-                "resource_metadata": testbed.resource_metadata_url(),
-                "authorization_server_metadata": testbed.authorization_server_metadata_url(),
-                "token_endpoint": testbed.token_endpoint(),
-                "client_id": testbed.default_client_id(),
-            })
-        );
-        // Serve until the process is stopped.
-        std::future::pending::<()>().await;
-        ExitCode::SUCCESS
-    })
+    println!("bearerflow testbed on 127.0.0.1 (stop with Ctrl-C)");
+    println!("  MCP endpoint           {}", testbed.mcp_url());
+    println!("  issuer                 {}", testbed.issuer());
+    println!(
+        "  resource metadata      {}",
+        testbed.resource_metadata_url()
+    );
+    println!(
+        "  server metadata        {}",
+        testbed.authorization_server_metadata_url()
+    );
+    println!("  token endpoint         {}", testbed.token_endpoint());
+    println!(
+        "  access tokens live     {} ms, refresh-token rotation {}",
+        ttl.as_millis(),
+        if rotate { "on" } else { "off" }
+    );
+    println!(
+        "  try: bearerflow connect {} --headless --call echo --args '{{\"text\":\"hi\"}}'",
+        testbed.mcp_url()
+    );
+    println!(
+        "{}",
+        json!({
+            "mcp_url": testbed.mcp_url(),
+            "issuer": testbed.issuer(),
+            "resource_metadata": testbed.resource_metadata_url(),
+            "authorization_server_metadata": testbed.authorization_server_metadata_url(),
+            "token_endpoint": testbed.token_endpoint(),
+            "client_id": testbed.default_client_id(),
+        })
+    );
+    // Serve until the process is stopped.
+    std::future::pending::<()>().await;
+    ExitCode::SUCCESS
 }
 
 #[cfg(test)]
