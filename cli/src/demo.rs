@@ -34,24 +34,7 @@ const USAGE: &str = "usage: bearerflow demo [OPTIONS]
 /// Where the (headless) authorization comes back to; never contacted.
 const REDIRECT_URI: &str = "http://127.0.0.1:8976/callback";
 
-/// Parse `5`, `5s`, `1.5s`, `500ms` or `2m`.
-pub(crate) fn parse_duration(s: &str) -> Option<Duration> {
-    let (num, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let n: f64 = num.parse().ok()?;
-    if !n.is_finite() || n < 0.0 {
-        return None;
-    }
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        _ => return None,
-    };
-    Duration::try_from_secs_f64(secs).ok()
-}
+use bearerflow_testbed::cli::parse_duration;
 
 #[derive(Debug, Clone, PartialEq)]
 struct Options {
@@ -634,18 +617,6 @@ mod tests {
 
     fn args(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("5"), Some(Duration::from_secs(5)));
-        assert_eq!(parse_duration("2s"), Some(Duration::from_secs(2)));
-        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_duration("1m"), Some(Duration::from_secs(60)));
-        assert_eq!(parse_duration("5d"), None);
-        assert_eq!(parse_duration(""), None);
-        assert_eq!(parse_duration("1e400"), None);
     }
 
     #[test]

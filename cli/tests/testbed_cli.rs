@@ -24,8 +24,8 @@ fn testbed_prints_urls_and_serves() {
         }
     }
     let info: serde_json::Value = serde_json::from_str(&json.expect("a JSON line")).unwrap();
-    assert!(text.contains("2000 ms"), "{text}");
-    assert!(text.contains("rotation off"), "{text}");
+    assert_eq!(info["access_ttl_ms"], 2000, "{text}");
+    assert_eq!(info["rotate_refresh_tokens"], false, "{text}");
     let url = info["mcp_url"].as_str().unwrap();
     // A raw tokenless POST gets the 401 challenge.
     let addr = url
