@@ -108,12 +108,21 @@ impl HelperRunner for CommandHelper {
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
             .kill_on_drop(true);
+        // Its own process group, so a timeout ends the shell's children too (a killed
+        // `sh` would leave `sleep`, say, holding the output pipe).
+        #[cfg(unix)]
+        cmd.process_group(0);
         let child = cmd.spawn().map_err(|e| HelperError::Spawn(e.to_string()))?;
+        let pid = child.id();
         let output = match tokio::time::timeout(self.timeout, child.wait_with_output()).await {
             Ok(Ok(o)) => o,
             Ok(Err(e)) => return Err(HelperError::Spawn(e.to_string())),
-            // Dropping the future drops the child, which kills it (kill_on_drop).
-            Err(_) => return Err(HelperError::Timeout(self.timeout)),
+            // Dropping the future drops the child, which kills it (kill_on_drop); the
+            // group kill ends whatever it started.
+            Err(_) => {
+                kill_group(pid);
+                return Err(HelperError::Timeout(self.timeout));
+            }
         };
         if !output.status.success() {
             return Err(HelperError::Exit {
@@ -122,6 +131,20 @@ impl HelperRunner for CommandHelper {
         }
         parse_helper_output(&output.stdout).map_err(HelperError::Output)
     }
+}
+
+/// Kill the process group `pid` leads (unix; elsewhere the child alone was killed).
+fn kill_group(pid: Option<u32>) {
+    #[cfg(unix)]
+    if let Some(pid) = pid {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &format!("-{pid}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+    #[cfg(not(unix))]
+    let _ = pid;
 }
 
 #[cfg(all(test, unix))]
