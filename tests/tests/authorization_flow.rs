@@ -33,13 +33,14 @@ fn one_request(mut sim: Sim) -> Sim {
     sim
 }
 
-fn fetched_urls(sim: &Sim) -> Vec<String> {
+/// The `url` of every action of one kind (`fetch`, `authorize`) the session emitted.
+fn action_urls(sim: &Sim, kind: &str) -> Vec<String> {
     sim.trace
         .steps
         .iter()
         .flat_map(|s| s.expect.iter())
         .filter_map(|a| {
-            a.get("fetch")
+            a.get(kind)
                 .and_then(|f| f.get("url"))
                 .and_then(|u| u.as_str())
         })
@@ -47,18 +48,12 @@ fn fetched_urls(sim: &Sim) -> Vec<String> {
         .collect()
 }
 
+fn fetched_urls(sim: &Sim) -> Vec<String> {
+    action_urls(sim, "fetch")
+}
+
 fn authorize_urls(sim: &Sim) -> Vec<String> {
-    sim.trace
-        .steps
-        .iter()
-        .flat_map(|s| s.expect.iter())
-        .filter_map(|a| {
-            a.get("authorize")
-                .and_then(|f| f.get("url"))
-                .and_then(|u| u.as_str())
-        })
-        .map(String::from)
-        .collect()
+    action_urls(sim, "authorize")
 }
 
 fn query_param(url: &str, name: &str) -> Option<String> {

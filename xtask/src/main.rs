@@ -122,28 +122,8 @@ fn run_tally(cmd: &mut Command) -> Result<Tally, String> {
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot start {shown}: {e}"))?;
-    let out = child.stdout.take();
-    let err = child.stderr.take();
-    let t_out = std::thread::spawn(move || {
-        let mut tally = Tally::default();
-        if let Some(out) = out {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                println!("{line}");
-                tally.read(&line);
-            }
-        }
-        tally
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut tally = Tally::default();
-        if let Some(err) = err {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                eprintln!("{line}");
-                tally.read(&line);
-            }
-        }
-        tally
-    });
+    let t_out = echo_and_tally(child.stdout.take(), |l| println!("{l}"));
+    let t_err = echo_and_tally(child.stderr.take(), |l| eprintln!("{l}"));
     let status = child.wait().map_err(|e| format!("{shown}: {e}"))?;
     let a = t_out.join().unwrap_or_default();
     let b = t_err.join().unwrap_or_default();
@@ -158,6 +138,23 @@ fn run_tally(cmd: &mut Command) -> Result<Tally, String> {
     } else {
         Err(format!("{shown} failed ({status})"))
     }
+}
+
+/// A thread that echoes each line of `pipe` with `echo` and counts test results in it.
+fn echo_and_tally<R: std::io::Read + Send + 'static>(
+    pipe: Option<R>,
+    echo: fn(&str),
+) -> std::thread::JoinHandle<Tally> {
+    std::thread::spawn(move || {
+        let mut tally = Tally::default();
+        if let Some(pipe) = pipe {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                echo(&line);
+                tally.read(&line);
+            }
+        }
+        tally
+    })
 }
 
 fn cargo() -> Command {

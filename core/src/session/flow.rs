@@ -327,13 +327,7 @@ impl Session {
                         oauth::parse_authorization_server_metadata(body, &d.issuer)
                     };
                     match parsed {
-                        Ok(meta) => {
-                            let plan = core::mem::take(&mut d.plan);
-                            if let Err(e) = self.set_server(meta) {
-                                return self.fail_flow(e);
-                            }
-                            self.identity_step(plan, now);
-                        }
+                        Ok(meta) => self.adopt_server(core::mem::take(&mut d.plan), meta, now),
                         Err(e) => self.fail_flow(SessionError::Discovery(e)),
                     }
                 } else if is_client_error(status) {
@@ -348,13 +342,7 @@ impl Session {
                         });
                     }
                     match oauth::legacy_default_metadata(&self.config.resource_url) {
-                        Ok(meta) => {
-                            let plan = core::mem::take(&mut d.plan);
-                            if let Err(e) = self.set_server(meta) {
-                                return self.fail_flow(e);
-                            }
-                            self.identity_step(plan, now);
-                        }
+                        Ok(meta) => self.adopt_server(core::mem::take(&mut d.plan), meta, now),
                         Err(e) => self.fail_flow(SessionError::Discovery(e)),
                     }
                 } else {
@@ -376,6 +364,19 @@ impl Session {
                 }
             }
             (_, other) => self.flow = other,
+        }
+    }
+
+    /// Metadata found: adopt it, then on to the client identity.
+    fn adopt_server(
+        &mut self,
+        plan: Plan,
+        meta: oauth::AuthorizationServerMetadata,
+        now: Timestamp,
+    ) {
+        match self.set_server(meta) {
+            Ok(()) => self.identity_step(plan, now),
+            Err(e) => self.fail_flow(e),
         }
     }
 
