@@ -14,6 +14,7 @@
 //!    [`handle_http_error`](Session::handle_http_error),
 //!    [`handle_helper_output`](Session::handle_helper_output),
 //!    [`handle_redirect`](Session::handle_redirect),
+//!    [`handle_authorize_error`](Session::handle_authorize_error),
 //!    [`handle_timeout`](Session::handle_timeout).
 //! 3. **Application calls**: [`begin_request`](Session::begin_request),
 //!    [`cancel_request`](Session::cancel_request), [`set_tokens`](Session::set_tokens),
@@ -42,6 +43,15 @@
 //!   refresh is possible.
 //! - **Stale 401s**: a `401` for a request sent with an older generation is retried with
 //!   the current credential without another refresh.
+//! - **Right path for the credential**: OAuth credentials refresh, then authorize
+//!   (MCP authorization 2025-11-25); header-helper credentials re-run the helper on `401`
+//!   and on their TTL, and never start OAuth discovery unless
+//!   [`HelperConfig::oauth_fallback`] is set.
+//! - **Step-up**: `403 insufficient_scope` (RFC 6750 §3.1) authorizes again with the
+//!   union of the granted and challenged scopes, then retries once; capped per request.
+//!
+//! Each rule is a property checked over generated histories in
+//! `tests/tests/session_rules.rs`, and a story in `tests/tests/*.rs`.
 
 mod action;
 mod config;
