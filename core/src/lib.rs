@@ -10,8 +10,8 @@
 //!
 //! # The run loop
 //!
-//! Mutate, drain [`Session::poll_action`] until it is empty, then wait until
-//! [`Session::poll_timeout`] or the next event. Every binding's driver is this loop.
+//! Mutate, drain [`Session::poll_action`](session::Session::poll_action) until it is empty, then wait until
+//! [`Session::poll_timeout`](session::Session::poll_timeout) or the next event. Every binding's driver is this loop.
 //!
 //! ```no_run
 //! use bearerflow::session::{Action, Config, OAuthConfig, Session, Verdict};

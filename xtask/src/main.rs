@@ -178,6 +178,14 @@ fn ci(args: &[String]) -> Result<(), String> {
         "-D",
         "warnings",
     ]))?;
+    // Docs build without broken links (doc tests run with the tests below).
+    run(cargo().env("RUSTDOCFLAGS", "-D warnings").args([
+        "doc",
+        "--workspace",
+        "--no-deps",
+        "--all-features",
+        "--locked",
+    ]))?;
     // The no_std proof: core, with and without the socket driver, for a Cortex-M4F.
     run(cargo().args([
         "build",

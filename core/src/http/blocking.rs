@@ -141,8 +141,8 @@ pub fn exchange_with<S: Read + Write>(
 
 /// Run one [`Action::Fetch`](crate::session::Action::Fetch) of `session` over `socket`
 /// and report the outcome to the session: the response via
-/// [`Session::handle_http_response`], a failure below HTTP via
-/// [`Session::handle_http_error`] (the session decides what it means). The host's
+/// [`Session::handle_http_response`](crate::session::Session::handle_http_response), a failure below HTTP via
+/// [`Session::handle_http_error`](crate::session::Session::handle_http_error) (the session decides what it means). The host's
 /// whole job for a fetch on a socket-only device is: open a connection to the
 /// request's host, call this, close the connection.
 ///
