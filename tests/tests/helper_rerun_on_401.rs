@@ -15,3 +15,30 @@ fn helper_reruns_once_on_401_without_discovery() {
     assert_eq!(sim.auth.discovery_gets, 0);
     assert!(sim.auth.grants.is_empty(), "no token endpoint calls at all");
 }
+
+#[test]
+fn helper_with_a_ttl_is_rerun_when_it_passes_so_no_call_sees_a_401() {
+    use bearerflow::session::{Config, HelperConfig};
+    use bearerflow_tests::scenarios::SEED;
+    use bearerflow_tests::sim::{AuthServer, Sim, RESOURCE};
+    let config = Config::header_helper(
+        RESOURCE,
+        HelperConfig {
+            ttl_ms: Some(60_000),
+            oauth_fallback: None,
+        },
+    );
+    let mut sim = Sim::new(config, AuthServer::new(None, false), SEED, 0);
+    sim.helper_server_ttl = Some(65);
+    for t in 0..12 {
+        sim.begin_at(1_000 + t * 20_000);
+    }
+    sim.run_until(240_000, 100_000);
+    sim.assert_rules();
+    assert_eq!(sim.ok(), 12);
+    assert_eq!(sim.session.stats().unauthorized_seen, 0);
+    // At start, then each time the 60 s TTL passed (about 60, 120 and 180 s in; the
+    // fourth TTL ends just after the run does).
+    assert_eq!(sim.helper_runs, 4);
+    assert_eq!(sim.auth.discovery_gets, 0);
+}
