@@ -42,3 +42,32 @@ fn helper_with_a_ttl_is_rerun_when_it_passes_so_no_call_sees_a_401() {
     assert_eq!(sim.helper_runs, 4);
     assert_eq!(sim.auth.discovery_gets, 0);
 }
+
+#[test]
+fn helper_falls_back_to_oauth_only_when_configured_and_the_challenge_names_metadata() {
+    use bearerflow::session::{Config, Credential, HelperConfig};
+    use bearerflow_tests::scenarios::{authorizing_config, SEED};
+    use bearerflow_tests::sim::{AuthServer, Sim, RESOURCE};
+    let Credential::OAuth(oauth) = authorizing_config().credential else {
+        unreachable!("authorizing_config is OAuth")
+    };
+    let config = Config::header_helper(
+        RESOURCE,
+        HelperConfig {
+            ttl_ms: None,
+            oauth_fallback: Some(oauth),
+        },
+    );
+    let mut sim = Sim::new(config, AuthServer::new(Some(3600), true), SEED, 0);
+    // The helper's headers are refused from the start.
+    sim.helper_server_ttl = Some(0);
+    sim.begin_at(1_000);
+    sim.run_until(60_000, 10_000);
+    sim.assert_rules();
+    assert_eq!(sim.ok(), 1, "{:?}", sim.session.last_error());
+    assert_eq!(sim.session.stats().authorizations, 1);
+    assert!(
+        sim.auth.discovery_gets > 0,
+        "fallback discovered the authorization server"
+    );
+}
