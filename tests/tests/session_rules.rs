@@ -36,6 +36,7 @@ struct History {
     begins: Vec<u64>,
     faults: Vec<Fault>,
     revoke_at: Option<u64>,
+    idle_refresh: bool,
 }
 
 fn history() -> impl Strategy<Value = History> {
@@ -47,9 +48,10 @@ fn history() -> impl Strategy<Value = History> {
         proptest::collection::vec(0u64..180_000, 1..48),
         proptest::collection::vec(fault(), 0..4),
         proptest::option::of(0u64..180_000),
+        any::<bool>(),
     )
         .prop_map(
-            |(ttl, hidden, rotate, latency, begins, faults, revoke_at)| History {
+            |(ttl, hidden, rotate, latency, begins, faults, revoke_at, idle_refresh)| History {
                 ttl,
                 hidden,
                 rotate,
@@ -57,6 +59,7 @@ fn history() -> impl Strategy<Value = History> {
                 begins,
                 faults,
                 revoke_at,
+                idle_refresh,
             },
         )
 }
@@ -71,7 +74,9 @@ fn run(h: &History) -> Sim {
     };
     auth.faults = h.faults.iter().cloned().collect();
     let snap = Sim::minted_snapshot(&mut auth, 0);
-    let mut sim = Sim::with_snapshot(refresh_only_config(), auth, SEED, 0, Some(snap));
+    let mut config = refresh_only_config();
+    config.policy.refresh_when_idle = h.idle_refresh;
+    let mut sim = Sim::with_snapshot(config, auth, SEED, 0, Some(snap));
     sim.latency = h.latency;
     for &b in &h.begins {
         sim.begin_at(b);

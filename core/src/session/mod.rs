@@ -715,7 +715,15 @@ impl Session {
                 TimeoutReason::HelperTtl,
             );
         }
-        if self.config.policy.refresh_when_idle && self.inflight.is_none() {
+        // Only when `handle_timeout` will then start the refresh (otherwise a passed
+        // window would be reported again and again: a host would spin).
+        let idle_refresh_due = self.config.policy.refresh_when_idle
+            && self.inflight.is_none()
+            && self.backoff_until.is_none()
+            && matches!(self.flow, Flow::Idle)
+            && !self.failed
+            && self.can_refresh();
+        if idle_refresh_due {
             consider(
                 self.schedule.map(|s| s.refresh_at),
                 TimeoutReason::RefreshWindow,
