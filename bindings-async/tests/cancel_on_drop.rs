@@ -4,20 +4,12 @@
 
 mod common;
 
-use bearerflow_async::{Client, MemoryStore, NoAuthorize};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_a_waiting_send_cancels_it() {
     let tb = common::testbed(Duration::from_secs(2), true).await;
-    let snapshot = common::minted_snapshot(&tb);
-    let expires_at = snapshot.tokens.as_ref().and_then(|t| t.expires_at).unwrap();
-    let client = Client::builder(common::oauth_config(&tb, false))
-        .store(MemoryStore::with(snapshot))
-        .authorizer(NoAuthorize)
-        .build()
-        .await
-        .unwrap();
+    let (client, expires_at) = common::restored_client(&tb, common::oauth_config(&tb, false)).await;
     let mcp = common::mcp(&client, &tb).await;
     tb.faults().set_token_delay(Duration::from_millis(900));
     common::sleep_until_unix_ms(expires_at + 100).await;

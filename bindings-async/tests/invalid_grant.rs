@@ -5,7 +5,7 @@
 mod common;
 
 use bearerflow::session::RequestError;
-use bearerflow_async::{Client, HeadlessFollow, MemoryStore, NoAuthorize};
+use bearerflow_async::{Client, HeadlessFollow, MemoryStore};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -38,14 +38,7 @@ async fn invalid_grant_with_headless_authorization_reauthorizes_silently() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_grant_without_authorization_fails_each_waiting_call_once() {
     let tb = common::testbed(Duration::from_secs(2), true).await;
-    let snapshot = common::minted_snapshot(&tb);
-    let expires_at = snapshot.tokens.as_ref().and_then(|t| t.expires_at).unwrap();
-    let client = Client::builder(common::oauth_config(&tb, false))
-        .store(MemoryStore::with(snapshot))
-        .authorizer(NoAuthorize)
-        .build()
-        .await
-        .unwrap();
+    let (client, expires_at) = common::restored_client(&tb, common::oauth_config(&tb, false)).await;
     let mcp = common::mcp(&client, &tb).await;
     tb.faults().invalid_grant_next_refresh_calls(1);
     common::sleep_until_unix_ms(expires_at + 200).await;

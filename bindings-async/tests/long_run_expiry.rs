@@ -5,7 +5,7 @@
 
 mod common;
 
-use bearerflow_async::{Client, Event, MemoryStore, NoAuthorize};
+use bearerflow_async::Event;
 use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -22,12 +22,7 @@ async fn two_second_tokens_for_twenty_seconds_never_fail_a_call() {
 /// at least `min_refreshes` refreshes.
 async fn run(ttl: Duration, length: Duration, min_ok: usize, min_refreshes: u64) {
     let tb = common::testbed(ttl, true).await;
-    let client = Client::builder(common::oauth_config(&tb, false))
-        .store(MemoryStore::with(common::minted_snapshot(&tb)))
-        .authorizer(NoAuthorize)
-        .build()
-        .await
-        .unwrap();
+    let (client, _) = common::restored_client(&tb, common::oauth_config(&tb, false)).await;
     let mut events = client.subscribe();
     let mcp = common::mcp(&client, &tb).await;
     let started = Instant::now();

@@ -5,7 +5,7 @@
 mod common;
 
 use bearerflow::session::RequestError;
-use bearerflow_async::{BearerflowMiddleware, Client, MemoryStore, NoAuthorize};
+use bearerflow_async::BearerflowMiddleware;
 use std::time::Duration;
 
 fn rpc(id: u64) -> String {
@@ -19,14 +19,7 @@ fn rpc(id: u64) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_layer_gives_an_existing_client_refresh_and_single_flight() {
     let tb = common::testbed(Duration::from_secs(2), true).await;
-    let snapshot = common::minted_snapshot(&tb);
-    let expires_at = snapshot.tokens.as_ref().and_then(|t| t.expires_at).unwrap();
-    let client = Client::builder(common::oauth_config(&tb, false))
-        .store(MemoryStore::with(snapshot))
-        .authorizer(NoAuthorize)
-        .build()
-        .await
-        .unwrap();
+    let (client, expires_at) = common::restored_client(&tb, common::oauth_config(&tb, false)).await;
     // The MCP session id, obtained through the bearerflow client itself.
     let session = common::mcp(&client, &tb).await.session_id().unwrap();
 

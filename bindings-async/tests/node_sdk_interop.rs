@@ -15,7 +15,6 @@
 mod common;
 
 use bearerflow_async::mcp::McpClient;
-use bearerflow_async::{Client, MemoryStore, NoAuthorize};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -93,14 +92,7 @@ async fn sdk_server_with_require_bearer_auth_passes_the_32_call_burst() {
     let info: serde_json::Value = serde_json::from_str(&line).unwrap();
     let url = info["url"].as_str().unwrap().to_string();
 
-    let snapshot = common::minted_snapshot(&tb);
-    let expires_at = snapshot.tokens.as_ref().and_then(|t| t.expires_at).unwrap();
-    let client = Client::builder(common::oauth_config(&tb, false))
-        .store(MemoryStore::with(snapshot))
-        .authorizer(NoAuthorize)
-        .build()
-        .await
-        .unwrap();
+    let (client, expires_at) = common::restored_client(&tb, common::oauth_config(&tb, false)).await;
     let mcp = Arc::new(McpClient::new(client.clone(), url));
     let init = mcp.initialize().await.unwrap();
     assert_eq!(init["serverInfo"]["name"], "bearerflow-interop-node");

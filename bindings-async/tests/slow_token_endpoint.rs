@@ -9,22 +9,14 @@
 mod common;
 
 use bearerflow::time::Millis;
-use bearerflow_async::{Client, MemoryStore, NoAuthorize};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_slower_than_the_token_lifetime_does_not_stall_waiting_calls() {
     let tb = common::testbed(Duration::from_secs(1), true).await;
-    let snapshot = common::minted_snapshot(&tb);
-    let expires_at = snapshot.tokens.as_ref().and_then(|t| t.expires_at).unwrap();
     let mut config = common::oauth_config(&tb, false);
     config.policy.wait_deadline = Millis(5_000);
-    let client = Client::builder(config)
-        .store(MemoryStore::with(snapshot))
-        .authorizer(NoAuthorize)
-        .build()
-        .await
-        .unwrap();
+    let (client, expires_at) = common::restored_client(&tb, config).await;
     let mcp = common::mcp(&client, &tb).await;
     tb.faults().set_token_delay(Duration::from_millis(1500));
     common::sleep_until_unix_ms(expires_at + 100).await;

@@ -5,23 +5,17 @@
 mod common;
 
 use bearerflow::session::{Config, FetchPurpose};
-use bearerflow_async::{Client, Event, MemoryStore, NoAuthorize};
+use bearerflow_async::Event;
 use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unavailable_token_endpoint_with_a_valid_token_costs_no_call() {
     let tb = common::testbed(Duration::from_secs(10), true).await;
-    let snapshot = common::minted_snapshot(&tb);
     let mut config: Config = common::oauth_config(&tb, false);
     // A wide refresh window (60% of the lifetime) so the retries happen well before
     // expiry: refresh from about 2-3 s, expired at 9 s.
     config.policy.refresh_window_permille = 600;
-    let client = Client::builder(config)
-        .store(MemoryStore::with(snapshot))
-        .authorizer(NoAuthorize)
-        .build()
-        .await
-        .unwrap();
+    let (client, _) = common::restored_client(&tb, config).await;
     let mut events = client.subscribe();
     let t0 = bearerflow_async::now().0;
     let mcp = common::mcp(&client, &tb).await;

@@ -64,6 +64,25 @@ pub fn minted_snapshot(tb: &Handle) -> Snapshot {
     }
 }
 
+/// A client for `config` restored from a snapshot the testbed just minted, that cannot
+/// authorize (a previous process's tokens, nothing else), and the tokens' expiry in
+/// unix ms.
+pub async fn restored_client(tb: &Handle, config: Config) -> (Client, u64) {
+    let snapshot = minted_snapshot(tb);
+    let expires_at = snapshot
+        .tokens
+        .as_ref()
+        .and_then(|t| t.expires_at)
+        .expect("minted tokens have an expiry");
+    let client = Client::builder(config)
+        .store(bearerflow_async::MemoryStore::with(snapshot))
+        .authorizer(bearerflow_async::NoAuthorize)
+        .build()
+        .await
+        .expect("the client builds");
+    (client, expires_at)
+}
+
 /// An initialized MCP client over `client`.
 pub async fn mcp(client: &Client, tb: &Handle) -> Arc<McpClient> {
     let mcp = Arc::new(McpClient::new(client.clone(), tb.mcp_url()));
