@@ -3,32 +3,16 @@
 //! needs refreshing. Compare with `challenge` benches for scale; `cargo xtask bench`
 //! prints the medians.
 
-use bearerflow::oauth::ClientRegistration;
-use bearerflow::secret::Secret;
-use bearerflow::session::{Config, OAuthConfig, Session, Verdict};
+use bearerflow::session::{Session, Verdict};
 use bearerflow::time::Timestamp;
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 
+#[path = "../tests/support/fresh_session.rs"]
+mod support;
+
 fn fresh_session() -> Session {
-    let config = Config::oauth(
-        "https://mcp.example.com/mcp",
-        OAuthConfig {
-            client: Some(ClientRegistration::public("client-1")),
-            token_endpoint: Some("https://auth.example.com/token".into()),
-            ..OAuthConfig::default()
-        },
-    );
-    let mut s = Session::new(config, [7; 32], Timestamp(0));
-    s.set_tokens(
-        Secret::new("a".repeat(800)),
-        Some(Secret::new("r".repeat(64))),
-        Some(3600),
-        Some("mcp:tools".into()),
-        Timestamp(0),
-    );
-    while s.poll_action().is_some() {}
-    s
+    support::fresh_session(800, 64)
 }
 
 fn hot_path(c: &mut Criterion) {

@@ -2,12 +2,13 @@
 //! with the bytes of the tokens themselves counted apart (they are the user's data and
 //! their size is the server's choice). Run by `cargo xtask bench`.
 
-use bearerflow::oauth::ClientRegistration;
-use bearerflow::secret::Secret;
-use bearerflow::session::{Config, OAuthConfig, Session};
+use bearerflow::session::Session;
 use bearerflow::time::Timestamp;
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 use std::alloc::System;
+
+#[path = "../tests/support/fresh_session.rs"]
+mod support;
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
@@ -15,22 +16,7 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 /// Heap bytes held by an idle session holding tokens of these sizes.
 fn idle_session_heap(access_len: usize, refresh_len: usize) -> isize {
     let region = Region::new(GLOBAL);
-    let config = Config::oauth(
-        "https://mcp.example.com/mcp",
-        OAuthConfig {
-            client: Some(ClientRegistration::public("client-1")),
-            token_endpoint: Some("https://auth.example.com/token".into()),
-            ..OAuthConfig::default()
-        },
-    );
-    let mut s = Session::new(config, [7; 32], Timestamp(0));
-    s.set_tokens(
-        Secret::new("a".repeat(access_len)),
-        Some(Secret::new("r".repeat(refresh_len))),
-        Some(3600),
-        Some("mcp:tools offline_access".into()),
-        Timestamp(0),
-    );
+    let mut s = support::fresh_session(access_len, refresh_len);
     // One request through, so the queues hold their steady capacity.
     let id = s.begin_request(Timestamp(1));
     while s.poll_action().is_some() {}

@@ -1,35 +1,20 @@
 //! The hot path allocates nothing: a request with a fresh token, from `begin_request`
 //! to its delivered response, touches no heap once the session is warm.
 
-use bearerflow::oauth::ClientRegistration;
-use bearerflow::secret::Secret;
-use bearerflow::session::{Action, Config, OAuthConfig, Session, Verdict};
+use bearerflow::session::{Action, Verdict};
 use bearerflow::time::Timestamp;
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 use std::alloc::System;
+
+#[path = "support/fresh_session.rs"]
+mod support;
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 #[test]
 fn fresh_token_request_allocates_nothing() {
-    let config = Config::oauth(
-        "https://mcp.example.com/mcp",
-        OAuthConfig {
-            client: Some(ClientRegistration::public("client-1")),
-            token_endpoint: Some("https://auth.example.com/token".into()),
-            ..OAuthConfig::default()
-        },
-    );
-    let mut s = Session::new(config, [7; 32], Timestamp(0));
-    s.set_tokens(
-        Secret::new("a".repeat(800)),
-        Some(Secret::new("r")),
-        Some(3600),
-        None,
-        Timestamp(0),
-    );
-    while s.poll_action().is_some() {}
+    let mut s = support::fresh_session(800, 1);
     let now = Timestamp(1_000);
     // Warm up: the action queue and the request list reach their steady capacity.
     for _ in 0..4 {
