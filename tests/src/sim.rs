@@ -562,15 +562,6 @@ impl Sim {
         self.schedule(at, Due::Begin);
     }
 
-    /// Begin `n` requests now.
-    pub fn begin_now(&mut self, n: usize) {
-        for _ in 0..n {
-            self.apply(Event::BeginRequest {
-                id: self.session.pending_requests() as u64, // replaced in apply
-            });
-        }
-    }
-
     /// Feed one event to the session, record it, and handle what comes out.
     fn apply(&mut self, mut event: Event) {
         let now = Timestamp(self.now);
@@ -802,6 +793,7 @@ impl Sim {
             return false;
         };
         match due {
+            // `apply` records the id the session hands out.
             Due::Begin => self.apply(Event::BeginRequest { id: 0 }),
             Due::Resource { id, token } => {
                 let ok = token
