@@ -46,6 +46,30 @@ pub struct Policy {
     /// Refresh when the window opens even if no request is being made (keeps an idle
     /// session warm). Off by default: refresh happens on demand.
     pub refresh_when_idle: bool,
+
+    // Limits on input. Every limit a binding applies comes from here, so that a C, JS
+    // and Rust host bound the same things the same way.
+    /// Largest response body, in bytes, accepted from a token, metadata or registration
+    /// endpoint. A host reads at most one byte more and hands what it read to the
+    /// session, which refuses an oversized body with a typed error.
+    pub max_response_body: u32,
+    /// Largest header-helper output, in bytes.
+    pub max_helper_output: u32,
+    /// Most requests begun and not finished at once; `begin_request` beyond this fails
+    /// the new request at once. Bounds the session's queues.
+    pub max_pending_requests: u32,
+    /// Most scope values accepted in one list (`scopes_supported`, a challenge's
+    /// `scope`, a granted `scope`).
+    pub max_scopes: u32,
+    /// A resource request (an MCP call) must have its response headers by then.
+    pub resource_deadline: Millis,
+    /// A streaming resource response (SSE) may stay silent this long between events;
+    /// a stream has no total deadline.
+    pub stream_idle_timeout: Millis,
+    /// Largest non-streaming resource response body, in bytes, read into memory.
+    pub max_resource_body: u64,
+    /// Largest single event of a streaming resource response, in bytes.
+    pub max_stream_event: u32,
 }
 
 impl Default for Policy {
@@ -64,6 +88,14 @@ impl Default for Policy {
             authorization_deadline: Millis(300_000),
             max_step_ups: 2,
             refresh_when_idle: false,
+            max_response_body: 1 << 20,
+            max_helper_output: 64 << 10,
+            max_pending_requests: 4096,
+            max_scopes: 256,
+            resource_deadline: Millis(60_000),
+            stream_idle_timeout: Millis(300_000),
+            max_resource_body: 16 << 20,
+            max_stream_event: 4 << 20,
         }
     }
 }
