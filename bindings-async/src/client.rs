@@ -364,10 +364,6 @@ impl Call {
                 apply_headers(&mut request, &headers)?;
                 Ok(request)
             }
-            Some(ToCall::Stale) => {
-                self.done = true;
-                Err(Error::StaleCredential)
-            }
             Some(ToCall::Fail { error, detail }) => {
                 self.done = true;
                 Err(Error::Auth { error, detail })

@@ -22,10 +22,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-/// Largest response body the driver reads from a token, metadata or registration
-/// endpoint; anything longer is treated as a broken exchange.
-const MAX_FETCH_BODY: usize = 1 << 20;
-
 /// The session's state as a host may show it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -48,8 +44,6 @@ pub struct Status {
 pub(crate) enum ToCall {
     /// Send now with these headers.
     Send { headers: Vec<Header> },
-    /// The generation of a `Send` had no headers any more (cancelled).
-    Stale,
     /// The session failed the request.
     Fail {
         error: RequestError,
@@ -161,20 +155,14 @@ impl Driver {
         // A header-helper session asks for its first run at construction.
         self.drain().await;
         self.observe_phase(crate::now());
-        let mut last_fired: Option<Timestamp> = None;
         loop {
             let msg = match self.session.poll_timeout() {
                 Some(deadline) => {
-                    let mut wait = deadline.0.saturating_sub(crate::now().0);
-                    if last_fired.is_some_and(|l| deadline <= l) {
-                        // The same deadline again after handle_timeout: never spin.
-                        wait = wait.max(50);
-                    }
+                    let wait = deadline.0.saturating_sub(crate::now().0);
                     tokio::select! {
                         m = self.rx.recv() => m,
                         _ = tokio::time::sleep(Duration::from_millis(wait)) => {
-                            let at = crate::now().max(deadline);
-                            last_fired = Some(deadline);
+                            let at = crate::now();
                             self.observe_phase(at);
                             self.session.handle_timeout(at);
                             self.observe_phase(at);
@@ -308,17 +296,17 @@ impl Driver {
             match action {
                 Action::Send { id, generation } => {
                     // Read the headers now: they are only guaranteed until the next
-                    // handle_* call.
-                    let msg = match self.session.headers(generation) {
-                        Some(h) => ToCall::Send {
-                            headers: h.to_vec(),
-                        },
-                        None => ToCall::Stale,
-                    };
-                    let stale = matches!(msg, ToCall::Stale);
+                    // handle_* call (core requeues a Send whose credential changed, so a
+                    // drained Send always has them).
+                    let headers = self
+                        .session
+                        .headers(generation)
+                        .map(<[Header]>::to_vec)
+                        .unwrap_or_default();
                     self.emit(Event::Send { at, id, generation });
+                    let msg = ToCall::Send { headers };
                     let delivered = self.calls.get(&id).is_some_and(|tx| tx.send(msg).is_ok());
-                    if !delivered || stale {
+                    if !delivered {
                         self.cancel(id);
                     }
                 }
@@ -336,8 +324,9 @@ impl Driver {
                     });
                     if let Some(tx) = self.weak.upgrade() {
                         let http = self.http.clone();
+                        let limit = self.session.config().policy.max_response_body as usize;
                         tokio::spawn(async move {
-                            let result = perform(&http, &request).await;
+                            let result = perform(&http, &request, limit).await;
                             let _ = tx.send(Msg::FetchDone { id, result });
                         });
                     }
@@ -379,10 +368,10 @@ impl Driver {
                         });
                     }
                 }
-                Action::Fail { id, error } => {
+                Action::Fail { id, error, cause } => {
                     let detail = match (error, &self.helper_failure) {
                         (RequestError::HelperFailed, Some(h)) => Some(h.clone()),
-                        _ => self.session.last_error().map(|e| e.to_string()),
+                        _ => cause.map(|e| e.to_string()),
                     };
                     self.emit(Event::Fail {
                         at,
@@ -410,7 +399,8 @@ fn error_kind(e: &reqwest::Error) -> HttpErrorKind {
 }
 
 /// Perform one exchange the session asked for (no redirects: the client is built so).
-async fn perform(http: &reqwest::Client, request: &Request) -> FetchResult {
+/// Reads at most `limit + 1` body bytes: the session refuses a body over its limit.
+async fn perform(http: &reqwest::Client, request: &Request, limit: usize) -> FetchResult {
     let method = match request.method {
         Method::Get => reqwest::Method::GET,
         Method::Post => reqwest::Method::POST,
@@ -439,10 +429,11 @@ async fn perform(http: &reqwest::Client, request: &Request) -> FetchResult {
         .collect();
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|e| error_kind(&e))? {
-        if body.len() + chunk.len() > MAX_FETCH_BODY {
-            return Err(HttpErrorKind::Io);
+        let room = (limit + 1).saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() > limit {
+            break;
         }
-        body.extend_from_slice(&chunk);
     }
     Ok((status, headers, body))
 }

@@ -32,9 +32,6 @@ pub enum Error {
         /// The header name.
         name: String,
     },
-    /// The session handed out headers for a credential that was already replaced; the
-    /// request was cancelled. (A driver bug if it ever happens.)
-    StaleCredential,
     /// The driver task is gone (its runtime shut down).
     DriverGone,
 }
@@ -66,9 +63,6 @@ impl fmt::Display for Error {
             }
             Error::InvalidHeader { name } => {
                 write!(f, "credential header {name:?} is not a valid HTTP header")
-            }
-            Error::StaleCredential => {
-                f.write_str("the credential for this request was replaced before it was sent")
             }
             Error::DriverGone => f.write_str("the bearerflow driver task has stopped"),
         }

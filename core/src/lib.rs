@@ -11,7 +11,12 @@
 //! # The run loop
 //!
 //! Mutate, drain [`Session::poll_action`](session::Session::poll_action) until it is empty, then wait until
-//! [`Session::poll_timeout`](session::Session::poll_timeout) or the next event. Every binding's driver is this loop.
+//! [`Session::poll_timeout`](session::Session::poll_timeout) or the next event. Every binding's driver is this loop,
+//! and this loop alone is correct: the session enforces its own limits, reports only
+//! deadlines it acts on, and never hands out a `Send` without its headers. A host that
+//! prefers data to Rust types reads each action as JSON with
+//! [`Action::to_json`](session::Action::to_json) (the shape the C ABI and WASM give
+//! their hosts) and builds the session from [`Config::from_json`](session::Config::from_json).
 //!
 //! ```no_run
 //! use bearerflow::session::{Action, Config, OAuthConfig, Session, Verdict};
@@ -21,8 +26,9 @@
 //! # fn seed() -> [u8; 32] { [0; 32] }
 //! # fn send_to_resource(_h: &[bearerflow::http::Header]) -> (u16, Vec<String>) { (200, vec![]) }
 //! # fn perform(_r: &bearerflow::http::Request) -> (u16, Vec<(String, String)>, Vec<u8>) { (200, vec![], vec![]) }
-//! # fn persist(_s: &bearerflow::session::Snapshot) {}
+//! # fn persist(_s: &bearerflow::session::Snapshot) -> bool { true }
 //! # fn open_browser_and_wait(_u: &str) -> String { String::new() }
+//! # fn run_helper_command() -> Result<Vec<u8>, Option<i32>> { Ok(vec![]) }
 //! let config = Config::oauth(
 //!     "https://mcp.example.com/mcp",
 //!     OAuthConfig {
@@ -51,14 +57,24 @@
 //!                     headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
 //!                 session.handle_http_response(id, status, &headers, &body, now());
 //!             }
-//!             Action::Persist(snapshot) => persist(&snapshot),
+//!             Action::Persist(snapshot) => {
+//!                 if !persist(&snapshot) {
+//!                     session.handle_persist_failed(now()); // asked again later
+//!                 }
+//!             }
 //!             Action::Authorize { url } => {
 //!                 let redirect = open_browser_and_wait(&url);
 //!                 let _ = session.handle_redirect(&redirect, now());
 //!             }
-//!             Action::RunHelper => { /* run the command, then handle_helper_output */ }
-//!             Action::Fail { id, error } => {
-//!                 eprintln!("request {id:?} failed: {error}");
+//!             Action::RunHelper => match run_helper_command() {
+//!                 Ok(stdout) => session.handle_helper_stdout(&stdout, now()),
+//!                 Err(exit_code) => session.handle_helper_failure(exit_code, now()),
+//!             },
+//!             Action::Fail { id, error, cause } => {
+//!                 match cause {
+//!                     Some(cause) => eprintln!("request {id:?} failed: {error}: {cause}"),
+//!                     None => eprintln!("request {id:?} failed: {error}"),
+//!                 }
 //!                 done = id == call;
 //!             }
 //!         }

@@ -11,7 +11,7 @@ use crate::time::{Millis, Timestamp};
 
 /// Tunables for refresh, retry and waiting. [`Policy::default`] suits MCP clients.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Policy {
     /// The refresh window as a fraction of the token lifetime, in thousandths (100 = 10%).
     pub refresh_window_permille: u32,

@@ -37,7 +37,8 @@ impl Generation {
     /// The generation of "no credential".
     pub const NONE: Generation = Generation(0);
 
-    /// The next generation.
+    /// The next generation. Each session counts its own from 1 (restored sessions
+    /// too), one per credential, so the count cannot run out.
     pub const fn next(self) -> Generation {
         Generation(self.0.saturating_add(1))
     }
@@ -45,6 +46,7 @@ impl Generation {
 
 /// Where a session stands at a given `now`; hosts read it to show state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[repr(u8)]
 pub enum Phase {
     /// No credential yet, and nothing under way to get one.
@@ -59,7 +61,10 @@ pub enum Phase {
     Expired = 4,
     /// A token request (or header-helper run) is in flight.
     Refreshing = 5,
-    /// The credential was refused for good (`invalid_grant` with no way to reauthorize).
+    /// No usable credential, and the last attempt to get one failed (the cause is
+    /// [`Session::last_error`](crate::session::Session::last_error)). The next request
+    /// tries again when the session can (after a backoff), or fails at once when it
+    /// cannot get a credential without the host.
     Failed = 6,
 }
 
@@ -199,6 +204,11 @@ impl TokenSet {
     /// This set's generation.
     pub fn generation(&self) -> Generation {
         self.generation
+    }
+
+    /// Forget the refresh token (the authorization server revoked it).
+    pub(crate) fn clear_refresh_token(&mut self) {
+        self.refresh_token = None;
     }
 
     /// The headers to attach to a resource request.

@@ -51,6 +51,61 @@ pub const ALL: &[Scenario] = &[
         "invalid_grant with a redirect URI configured: the session authorizes again by itself and no request fails",
         invalid_grant_reauthorizes,
     ),
+    (
+        "network_error_then_recover",
+        "the refresh after expiry meets a network error: the 8 waiting requests wait out one backoff, the second refresh succeeds, none fails",
+        network_error_then_recover,
+    ),
+    (
+        "cancel_while_waiting",
+        "two of four requests waiting for a refresh are cancelled: each ends in one fail with cancelled, the other two go out with the new token",
+        cancel_while_waiting,
+    ),
+    (
+        "step_up_on_403",
+        "a call needs mcp:admin, the token has mcp:tools: 403 insufficient_scope, authorization with the union of scopes, the retry succeeds",
+        step_up_on_403,
+    ),
+    (
+        "client_credentials",
+        "a machine client with a secret: the first request waits for a client_credentials grant, then goes out with the token; no probe, no browser",
+        client_credentials,
+    ),
+    (
+        "stale_401",
+        "a 401 for a request sent with the old token arrives after the refresh: retried with the new token, no second refresh",
+        stale_401,
+    ),
+    (
+        "helper_ttl",
+        "a header helper whose output lives 60 s: it is run again when the TTL passes, ahead of the next call; no call sees a 401",
+        helper_ttl,
+    ),
+    (
+        "retry_after_when_expired",
+        "the refresh after expiry gets 503 with Retry-After: 3: the waiting requests wait 3 s, the retry succeeds, none fails",
+        retry_after_when_expired,
+    ),
+    (
+        "lost_rotation",
+        "the server rotates the refresh token but the response is lost: the retry presents the spent token, the server revokes the family (invalid_grant), the session authorizes again by itself",
+        lost_rotation,
+    ),
+    (
+        "odd_token_answers_keep_the_refresh_token",
+        "the token endpoint answers a proxy's 404 page, a 302, status 0 and an HTML 200: each is transient, the waiting request fails with token_endpoint_unavailable after four attempts, the refresh token is never dropped, and the next request refreshes",
+        odd_token_answers_keep_the_refresh_token,
+    ),
+    (
+        "token_error_keeps_the_refresh_token",
+        "the token endpoint answers 400 invalid_request (an OAuth error that revokes nothing): the waiting request fails with token_endpoint_rejected, the refresh token stays, and a request after the backoff refreshes",
+        token_error_keeps_the_refresh_token,
+    ),
+    (
+        "persist_failure_is_retried",
+        "the host fails to store the rotated tokens twice: calls keep going out with them, and the machine asks again until a Persist is stored",
+        persist_failure_is_retried,
+    ),
 ];
 
 /// The seed every scenario uses (deterministic runs, deterministic vectors).
@@ -184,6 +239,170 @@ pub fn invalid_grant_reauthorizes() -> Sim {
     sim.auth.faults.push_back(Fault::InvalidGrant);
     for _ in 0..8 {
         sim.begin_at(10_001);
+    }
+    sim.run_until(20_000, 100_000);
+    sim
+}
+
+/// See [`ALL`].
+pub fn network_error_then_recover() -> Sim {
+    let mut sim = restored(Some(10), true, refresh_only_config());
+    sim.auth.faults.push_back(Fault::NetworkError);
+    for _ in 0..8 {
+        sim.begin_at(10_001);
+    }
+    sim.run_until(20_000, 100_000);
+    sim
+}
+
+/// See [`ALL`].
+pub fn cancel_while_waiting() -> Sim {
+    let mut sim = restored(Some(10), true, refresh_only_config());
+    for _ in 0..4 {
+        sim.begin_at(10_001);
+    }
+    // Requests 1 and 3 are cancelled while the refresh is in flight.
+    sim.cancel_at(10_010, 1);
+    sim.cancel_at(10_010, 3);
+    sim.run_until(20_000, 100_000);
+    sim
+}
+
+/// A config that can authorize and already knows its client.
+fn authorizing_known_client() -> Config {
+    let mut config = authorizing_config();
+    if let bearerflow::session::Credential::OAuth(o) = &mut config.credential {
+        o.client = Some(ClientRegistration::public("client-1"));
+    }
+    config
+}
+
+/// See [`ALL`].
+pub fn step_up_on_403() -> Sim {
+    let mut sim = restored(Some(3600), true, authorizing_known_client());
+    sim.required_scope = Some("mcp:admin".into());
+    sim.begin_at(1_000);
+    sim.run_until(10_000, 100_000);
+    sim
+}
+
+/// See [`ALL`].
+pub fn client_credentials() -> Sim {
+    let config = Config::oauth(
+        RESOURCE,
+        OAuthConfig {
+            client: Some(ClientRegistration::confidential(
+                "client-1",
+                bearerflow::secret::Secret::new("cc-secret"),
+                bearerflow::oauth::ClientAuthMethod::ClientSecretBasic,
+            )),
+            token_endpoint: Some(TOKEN_ENDPOINT.into()),
+            issuer: Some(ISSUER.into()),
+            grant: bearerflow::session::Grant::ClientCredentials,
+            ..OAuthConfig::default()
+        },
+    );
+    let auth = AuthServer::new(Some(3600), false);
+    let mut sim = Sim::new(config, auth, SEED, 0);
+    sim.begin_at(0);
+    sim.begin_at(100);
+    sim.run_until(10_000, 100_000);
+    sim
+}
+
+/// See [`ALL`].
+pub fn stale_401() -> Sim {
+    let mut auth = AuthServer::new(None, true);
+    auth.hidden_ttl = Some(10);
+    let snap = Sim::minted_snapshot(&mut auth, 0);
+    let mut sim = Sim::with_snapshot(refresh_only_config(), auth, SEED, 0, Some(snap));
+    // The token endpoint answers faster than the resource: the second request's 401
+    // (for the old token) arrives after the refresh has finished.
+    sim.fetch_latency = Some(5);
+    sim.begin_at(10_001);
+    sim.begin_at(10_015);
+    sim.run_until(20_000, 100_000);
+    sim
+}
+
+/// See [`ALL`].
+pub fn helper_ttl() -> Sim {
+    let config = Config::header_helper(
+        RESOURCE,
+        HelperConfig {
+            ttl_ms: Some(60_000),
+            oauth_fallback: None,
+        },
+    );
+    let auth = AuthServer::new(None, false);
+    let mut sim = Sim::new(config, auth, SEED, 0);
+    sim.helper_server_ttl = Some(65);
+    for s in 0..9 {
+        sim.begin_at(1_000 + s * 20_000);
+    }
+    sim.run_until(180_000, 100_000);
+    sim
+}
+
+/// See [`ALL`].
+pub fn retry_after_when_expired() -> Sim {
+    let mut sim = restored(Some(10), true, refresh_only_config());
+    sim.auth.faults.push_back(Fault::Status(503, Some(3)));
+    for _ in 0..8 {
+        sim.begin_at(10_001);
+    }
+    sim.run_until(20_000, 100_000);
+    sim
+}
+
+/// See [`ALL`].
+pub fn lost_rotation() -> Sim {
+    let mut sim = restored(Some(10), true, authorizing_known_client());
+    sim.auth.faults.push_back(Fault::RotateAndDrop);
+    for _ in 0..4 {
+        sim.begin_at(10_001);
+    }
+    sim.run_until(20_000, 100_000);
+    sim
+}
+
+/// See [`ALL`].
+pub fn odd_token_answers_keep_the_refresh_token() -> Sim {
+    let mut sim = restored(Some(10), true, refresh_only_config());
+    for (status, body) in [
+        (404, "<html><body>Not Found</body></html>"),
+        (302, ""),
+        (0, ""),
+        (200, "<html>Sign in to the Wi-Fi</html>"),
+    ] {
+        sim.auth.faults.push_back(Fault::Reply(status, body.into()));
+    }
+    sim.begin_at(10_001);
+    // After the attempts run out the session waits its longest backoff (30 s).
+    sim.begin_at(60_000);
+    sim.run_until(70_000, 100_000);
+    sim
+}
+
+/// See [`ALL`].
+pub fn token_error_keeps_the_refresh_token() -> Sim {
+    let mut sim = restored(Some(10), true, refresh_only_config());
+    sim.auth.faults.push_back(Fault::Reply(
+        400,
+        r#"{"error":"invalid_request","error_description":"try later"}"#.into(),
+    ));
+    sim.begin_at(10_001);
+    sim.begin_at(45_000);
+    sim.run_until(50_000, 100_000);
+    sim
+}
+
+/// See [`ALL`].
+pub fn persist_failure_is_retried() -> Sim {
+    let mut sim = restored(Some(10), true, refresh_only_config());
+    sim.persist_failures = 2;
+    for s in 0..4 {
+        sim.begin_at(10_001 + s * 1_000);
     }
     sim.run_until(20_000, 100_000);
     sim

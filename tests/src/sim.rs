@@ -41,6 +41,9 @@ pub enum Fault {
     NetworkError,
     /// Rotate the refresh token but lose the response (network error to the client).
     RotateAndDrop,
+    /// Answer with this status and body as they are (a proxy's page, a redirect, a
+    /// browser's status 0), no tokens.
+    Reply(u16, String),
 }
 
 /// What the simulated browser does with an authorization URL.
@@ -273,6 +276,7 @@ impl AuthServer {
             Some(Fault::InvalidGrant) => return Self::error("invalid_grant", 400),
             Some(Fault::Drop) => return Reply::Never,
             Some(Fault::NetworkError) => return Reply::NetworkError,
+            Some(Fault::Reply(status, body)) => return Reply::Http(status, vec![], body),
             Some(Fault::RotateAndDrop) => {
                 if let Some(rt) = get("refresh_token") {
                     self.refresh.insert(rt, false);
@@ -418,6 +422,10 @@ enum Due {
     Redirect {
         url: String,
     },
+    Cancel {
+        id: u64,
+    },
+    PersistFailed,
 }
 
 /// How a request ended, as the caller sees it.
@@ -447,6 +455,11 @@ pub struct Sim {
     pub challenge_metadata: Option<String>,
     /// The header helper's token lifetime on the server, seconds.
     pub helper_server_ttl: Option<u64>,
+    /// One-way latency of token, discovery and registration exchanges, ms, when it
+    /// differs from `latency`.
+    pub fetch_latency: Option<u64>,
+    /// How many of the next `Persist` actions the host fails to store.
+    pub persist_failures: u32,
     /// Helper runs served.
     pub helper_runs: u32,
     /// Outcomes by request id.
@@ -496,6 +509,8 @@ impl Sim {
             latency: 20,
             browser: Browser::Approve,
             helper_server_ttl: None,
+            fetch_latency: None,
+            persist_failures: 0,
             required_scope: None,
             challenge_metadata: Some(PRM_URL.to_string()),
             helper_runs: 0,
@@ -519,12 +534,17 @@ impl Sim {
                 start,
                 snapshot,
                 initial: Vec::new(),
+                initial_timeout: None,
+                initial_phase: String::new(),
                 steps: Vec::new(),
                 stats: Default::default(),
             },
         };
         let initial = sim.drain();
         sim.trace.initial = initial;
+        let (timeout, phase) = vector::observe(&sim.session, Timestamp(start));
+        sim.trace.initial_timeout = timeout;
+        sim.trace.initial_phase = phase;
         sim
     }
 
@@ -560,6 +580,11 @@ impl Sim {
     /// Begin a request at `at` (≥ now).
     pub fn begin_at(&mut self, at: u64) {
         self.schedule(at, Due::Begin);
+    }
+
+    /// Cancel request `id` at `at` (≥ now), as a host whose caller went away.
+    pub fn cancel_at(&mut self, at: u64, id: u64) {
+        self.schedule(at, Due::Cancel { id });
     }
 
     /// Feed one event to the session, record it, and handle what comes out.
@@ -612,10 +637,13 @@ impl Sim {
             self.violations.push(e);
         }
         let expect = self.drain();
+        let (timeout, phase) = vector::observe(&self.session, now);
         self.trace.steps.push(Step {
             at: self.now,
             event,
             expect,
+            timeout,
+            phase,
         });
     }
 
@@ -716,16 +744,13 @@ impl Sim {
                     .iter()
                     .map(|h| (h.name.clone(), h.value.expose().to_string()))
                     .collect();
-                let reply = self.auth.serve(
-                    method,
-                    &request.url,
-                    &headers,
-                    &request.body,
-                    now + self.latency,
-                );
+                let latency = self.fetch_latency.unwrap_or(self.latency);
+                let reply =
+                    self.auth
+                        .serve(method, &request.url, &headers, &request.body, now + latency);
                 match reply {
                     Reply::Http(status, headers, body) => self.schedule(
-                        now + 2 * self.latency,
+                        now + 2 * latency,
                         Due::Http {
                             id: id.0,
                             status,
@@ -734,7 +759,7 @@ impl Sim {
                         },
                     ),
                     Reply::NetworkError => {
-                        self.schedule(now + 2 * self.latency, Due::HttpError { id: id.0 })
+                        self.schedule(now + 2 * latency, Due::HttpError { id: id.0 })
                     }
                     Reply::Never => {}
                 }
@@ -743,7 +768,13 @@ impl Sim {
                 self.helper_runs += 1;
                 self.schedule(now + self.latency, Due::Helper);
             }
-            Action::Persist(s) => self.persisted.push(*s),
+            Action::Persist(s) => {
+                self.persisted.push(*s);
+                if self.persist_failures > 0 {
+                    self.persist_failures -= 1;
+                    self.schedule(now, Due::PersistFailed);
+                }
+            }
             Action::Fail { id, .. } => {
                 if !self.begun.contains(&id.0) {
                     self.violations
@@ -795,6 +826,9 @@ impl Sim {
         match due {
             // `apply` records the id the session hands out.
             Due::Begin => self.apply(Event::BeginRequest { id: 0 }),
+            Due::Resource { id, .. } if self.outcomes.contains_key(&id) => {
+                // The host cancelled it: the answer goes nowhere.
+            }
             Due::Resource { id, token } => {
                 let ok = token
                     .as_deref()
@@ -871,10 +905,12 @@ impl Sim {
                 let exp = self.helper_server_ttl.map(|t| self.now + t * 1000);
                 self.auth.access.insert(token.clone(), exp);
                 self.apply(Event::HelperOutput {
-                    stdout: Some(json!({"Authorization": format!("Bearer {token}")}).to_string()),
+                    stdout: json!({"Authorization": format!("Bearer {token}")}).to_string(),
                 });
             }
             Due::Redirect { url } => self.apply(Event::Redirect { url, ok: false }),
+            Due::Cancel { id } => self.apply(Event::CancelRequest { id }),
+            Due::PersistFailed => self.apply(Event::PersistFailed),
         }
         true
     }

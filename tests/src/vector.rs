@@ -6,18 +6,17 @@
 //! order, as JSON. Core, the C ABI and WASM replay the same files; every action and
 //! event has one JSON shape here.
 
-use bearerflow::http::Method;
+use bearerflow::secret::Secret;
 use bearerflow::session::{
-    parse_helper_output, Action, Config, FetchId, HttpErrorKind, RequestId, Session, Snapshot,
-    Stats, Verdict,
+    Action, Config, FetchId, HttpErrorKind, RequestId, Session, Snapshot, Stats,
 };
 use bearerflow::time::Timestamp;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// One input to the session.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "do", rename_all = "snake_case")]
+#[serde(tag = "do", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Event {
     /// `begin_request(now)`; the new id is checked against `id`.
     BeginRequest {
@@ -56,10 +55,15 @@ pub enum Event {
         /// `connect`, `io` or `timeout`.
         kind: String,
     },
-    /// `handle_helper_output`; `stdout: null` means the helper failed.
+    /// `handle_helper_stdout` with this text.
     HelperOutput {
         /// What the helper printed.
-        stdout: Option<String>,
+        stdout: String,
+    },
+    /// `handle_helper_failure`.
+    HelperFailure {
+        /// The exit status, or `null` when it did not exit (not started, killed).
+        exit_code: Option<i32>,
     },
     /// `handle_redirect`; `ok` is whether it must be accepted.
     Redirect {
@@ -68,6 +72,10 @@ pub enum Event {
         /// Whether `handle_redirect` returns `Ok`.
         ok: bool,
     },
+    /// `handle_authorize_error`.
+    AuthorizeError,
+    /// `handle_persist_failed`.
+    PersistFailed,
     /// `handle_timeout(now)`.
     Timeout,
     /// `cancel_request`.
@@ -75,9 +83,25 @@ pub enum Event {
         /// Request id.
         id: u64,
     },
+    /// `reauthorize(now)`.
+    Reauthorize,
+    /// `set_tokens(…, now)`.
+    SetTokens {
+        /// Access token.
+        access_token: String,
+        /// Refresh token.
+        #[serde(default)]
+        refresh_token: Option<String>,
+        /// Lifetime in seconds.
+        #[serde(default)]
+        expires_in: Option<u64>,
+        /// Granted scope.
+        #[serde(default)]
+        scope: Option<String>,
+    },
 }
 
-/// One step: an event at a time, and the actions that must follow.
+/// One step: an event at a time, and what must follow.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Step {
     /// `now`, unix ms.
@@ -87,10 +111,15 @@ pub struct Step {
     pub event: Event,
     /// The actions drained right after, in order.
     pub expect: Vec<Value>,
+    /// `poll_timeout()` after the actions are drained (unix ms, or `null`).
+    pub timeout: Option<u64>,
+    /// `phase(at)` after the actions are drained.
+    pub phase: String,
 }
 
 /// A whole recorded session.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Vector {
     /// File name stem.
     pub name: String,
@@ -108,6 +137,10 @@ pub struct Vector {
     /// Actions emitted at creation (a helper session asks for its helper).
     #[serde(default)]
     pub initial: Vec<Value>,
+    /// `poll_timeout()` after creation.
+    pub initial_timeout: Option<u64>,
+    /// `phase(start)` after creation.
+    pub initial_phase: String,
     /// The steps.
     pub steps: Vec<Step>,
     /// `Session::stats()` after the last step.
@@ -133,45 +166,9 @@ pub fn seed_from_hex(hex: &str) -> Result<[u8; 32], String> {
     Ok(out)
 }
 
-/// The JSON form of an action. A `Send` carries the headers of its generation as the
-/// session reports them at that moment.
+/// The JSON form of an action: core's one shape ([`Action::to_json`]).
 pub fn action_json(session: &Session, action: &Action) -> Value {
-    match action {
-        Action::Send { id, generation } => {
-            let headers: Vec<(String, String)> = session
-                .headers(*generation)
-                .map(|hs| {
-                    hs.iter()
-                        .map(|h| (h.name.clone(), h.value.expose().to_string()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            json!({"send": {"id": id.0, "generation": generation.0, "headers": headers}})
-        }
-        Action::Fetch {
-            id,
-            purpose,
-            request,
-        } => {
-            let headers: Vec<(String, String)> = request
-                .headers
-                .iter()
-                .map(|h| (h.name.clone(), h.value.expose().to_string()))
-                .collect();
-            json!({"fetch": {
-                "id": id.0,
-                "purpose": purpose.as_str(),
-                "method": match request.method { Method::Get => "GET", Method::Post => "POST" },
-                "url": request.url,
-                "headers": headers,
-                "body": String::from_utf8_lossy(&request.body),
-            }})
-        }
-        Action::RunHelper => json!({"run_helper": {}}),
-        Action::Persist(s) => json!({"persist": serde_json::to_value(s).unwrap_or(Value::Null)}),
-        Action::Fail { id, error } => json!({"fail": {"id": id.0, "error": error.code()}}),
-        Action::Authorize { url } => json!({"authorize": {"url": url}}),
-    }
+    serde_json::to_value(action.view(session)).unwrap_or(Value::Null)
 }
 
 /// Drain every queued action as JSON, together with the actions themselves.
@@ -184,13 +181,12 @@ pub fn drain(session: &mut Session) -> Vec<(Action, Value)> {
     out
 }
 
-fn http_error_kind(kind: &str) -> Result<HttpErrorKind, String> {
-    match kind {
-        "connect" => Ok(HttpErrorKind::Connect),
-        "io" => Ok(HttpErrorKind::Io),
-        "timeout" => Ok(HttpErrorKind::Timeout),
-        other => Err(format!("unknown http error kind {other:?}")),
-    }
+/// What a vector step pins after the actions: the next deadline and the phase.
+pub fn observe(session: &Session, now: Timestamp) -> (Option<u64>, String) {
+    (
+        session.poll_timeout().map(|t| t.0),
+        session.phase(now).as_str().to_string(),
+    )
 }
 
 /// Apply one event; errors describe a mismatch in what the event itself checks (the id
@@ -211,13 +207,10 @@ pub fn apply(session: &mut Session, event: &Event, now: Timestamp) -> Result<(),
         } => {
             let lines: Vec<&str> = www_authenticate.iter().map(String::as_str).collect();
             let v = session.handle_resource_response(RequestId(*id), *status, &lines, now);
-            let got = match v {
-                Verdict::Deliver => "deliver",
-                Verdict::Retry => "retry",
-            };
-            if got != verdict {
+            if v.as_str() != verdict {
                 return Err(format!(
-                    "verdict for request {id}: got {got}, vector says {verdict}"
+                    "verdict for request {id}: got {}, vector says {verdict}",
+                    v.as_str()
                 ));
             }
         }
@@ -234,23 +227,35 @@ pub fn apply(session: &mut Session, event: &Event, now: Timestamp) -> Result<(),
             session.handle_http_response(FetchId(*id), *status, &hs, body.as_bytes(), now);
         }
         Event::HttpError { id, kind } => {
-            session.handle_http_error(FetchId(*id), http_error_kind(kind)?, now);
+            let kind = HttpErrorKind::from_code(kind)
+                .ok_or_else(|| format!("unknown http error kind {kind:?}"))?;
+            session.handle_http_error(FetchId(*id), kind, now);
         }
-        Event::HelperOutput { stdout } => {
-            let result = match stdout {
-                Some(s) => parse_helper_output(s.as_bytes()),
-                None => Err(bearerflow::session::HelperOutputError::Empty),
-            };
-            session.handle_helper_output(result, now);
-        }
+        Event::HelperOutput { stdout } => session.handle_helper_stdout(stdout.as_bytes(), now),
+        Event::HelperFailure { exit_code } => session.handle_helper_failure(*exit_code, now),
         Event::Redirect { url, ok } => {
             let r = session.handle_redirect(url, now);
             if r.is_ok() != *ok {
                 return Err(format!("redirect {url:?}: got {r:?}, vector says ok={ok}"));
             }
         }
+        Event::AuthorizeError => session.handle_authorize_error(now),
+        Event::PersistFailed => session.handle_persist_failed(now),
         Event::Timeout => session.handle_timeout(now),
         Event::CancelRequest { id } => session.cancel_request(RequestId(*id)),
+        Event::Reauthorize => session.reauthorize(now),
+        Event::SetTokens {
+            access_token,
+            refresh_token,
+            expires_in,
+            scope,
+        } => session.set_tokens(
+            Secret::new(access_token.as_str()),
+            refresh_token.as_deref().map(Secret::new),
+            *expires_in,
+            scope.clone(),
+            now,
+        ),
     }
     Ok(())
 }
@@ -270,9 +275,17 @@ pub fn replay(v: &Vector) -> Result<(), String> {
             v.name, v.initial
         ));
     }
+    let seen = observe(&s, start);
+    if seen != (v.initial_timeout, v.initial_phase.clone()) {
+        return Err(format!(
+            "{}: after creation: got timeout/phase {seen:?}, want {:?}",
+            v.name,
+            (v.initial_timeout, &v.initial_phase)
+        ));
+    }
     for (i, step) in v.steps.iter().enumerate() {
-        apply(&mut s, &step.event, Timestamp(step.at))
-            .map_err(|e| format!("{} step {i}: {e}", v.name))?;
+        let now = Timestamp(step.at);
+        apply(&mut s, &step.event, now).map_err(|e| format!("{} step {i}: {e}", v.name))?;
         let got: Vec<Value> = drain(&mut s).into_iter().map(|(_, j)| j).collect();
         if got != step.expect {
             return Err(format!(
@@ -282,6 +295,16 @@ pub fn replay(v: &Vector) -> Result<(), String> {
                 step.at,
                 serde_json::to_string(&got).unwrap_or_default(),
                 serde_json::to_string(&step.expect).unwrap_or_default()
+            ));
+        }
+        let seen = observe(&s, now);
+        if seen != (step.timeout, step.phase.clone()) {
+            return Err(format!(
+                "{} step {i} ({:?} at {}): got timeout/phase {seen:?}, want {:?}",
+                v.name,
+                step.event,
+                step.at,
+                (step.timeout, &step.phase)
             ));
         }
     }

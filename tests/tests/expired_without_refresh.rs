@@ -85,7 +85,7 @@ fn a_token_that_died_in_transit_counts_from_its_arrival_and_a_dead_one_backs_off
                     let body = br#"{"access_token":"dead","token_type":"Bearer","expires_in":0}"#;
                     s.handle_http_response(fid, 200, &[], body, Timestamp(now + 10));
                 }
-                Action::Fail { id: fid, error } => {
+                Action::Fail { id: fid, error, .. } => {
                     assert_eq!(fid, id);
                     assert_eq!(error, RequestError::TokenEndpointUnavailable);
                     fails += 1;

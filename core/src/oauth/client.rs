@@ -116,6 +116,7 @@ impl FromStr for ClientAuthMethod {
 /// or of static configuration. Serializable so a host can persist it; the secret is
 /// serialized in clear (storage is the host's job) but never shown by `Debug`.
 #[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ClientRegistration {
     /// The client identifier (RFC 6749 §2.2).
     pub client_id: String,

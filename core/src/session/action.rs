@@ -1,8 +1,14 @@
 //! What the machine asks of the host, and the small ids and errors that go with it.
+//!
+//! Every type here is plain data with one JSON shape (snake_case, stable codes), the
+//! shape the C ABI and WASM bindings hand to their hosts and the session vectors record:
+//! see [`Action::to_json`].
 
+use super::error::SessionError;
 use super::snapshot::Snapshot;
-use crate::http::Request;
+use crate::http::{Header, Request};
 use crate::token::Generation;
+use alloc::boxed::Box;
 use core::fmt;
 
 /// One request the host makes to the protected resource (an MCP call). Ids grow from 1.
@@ -61,8 +67,11 @@ pub enum Action {
     Fail {
         /// The request.
         id: RequestId,
-        /// Why.
+        /// Why, as a small stable code.
         error: RequestError,
+        /// What went wrong underneath, when something did (a refused refresh token, a
+        /// failed discovery): this request's own cause, not whatever failed last.
+        cause: Option<Box<SessionError>>,
     },
     /// Open this URL in the user's browser (or follow it headlessly), then hand the
     /// redirect back with [`Session::handle_redirect`].
@@ -72,6 +81,120 @@ pub enum Action {
         /// The authorization request URL (RFC 6749 §4.1.1).
         url: alloc::string::String,
     },
+}
+
+impl Action {
+    /// The action's JSON form, the one shape every binding hands to its host and the
+    /// session vectors record (see `tests/vectors/README.md`):
+    ///
+    /// - `{"send": {"id", "generation", "headers": [[name, value], …]}}`: the headers
+    ///   are [`Session::headers`] for that generation, read now;
+    /// - `{"fetch": {"id", "purpose", "method", "url", "headers", "body"}}` (`body` as
+    ///   UTF-8 text: the machine only builds form and JSON bodies);
+    /// - `{"run_helper": {}}`, `{"persist": <snapshot>}`, `{"authorize": {"url"}}`;
+    /// - `{"fail": {"id", "error": <RequestError code>, "cause": null | {"code",
+    ///   "message"}}}`.
+    ///
+    /// The text carries secrets (header values, form bodies, snapshots), so it comes
+    /// back in a buffer that is zeroized when dropped.
+    ///
+    /// [`Session::headers`]: super::Session::headers
+    pub fn to_json(&self, session: &super::Session) -> zeroize::Zeroizing<alloc::string::String> {
+        super::json::to_string(&self.view(session))
+    }
+
+    /// A serializable view of this action with the headers a `Send` needs, for hosts
+    /// that serialize into their own buffers or values.
+    pub fn view<'a>(&'a self, session: &'a super::Session) -> ActionView<'a> {
+        let headers = match self {
+            Action::Send { generation, .. } => session.headers(*generation),
+            _ => None,
+        };
+        ActionView {
+            action: self,
+            headers,
+        }
+    }
+}
+
+/// [`Action`] with the headers of its generation, serialized in the one JSON shape
+/// described at [`Action::to_json`].
+#[derive(Clone, Copy, Debug)]
+pub struct ActionView<'a> {
+    action: &'a Action,
+    headers: Option<&'a [Header]>,
+}
+
+impl serde::Serialize for ActionView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use super::json::{HeaderPairs, Text};
+        use serde::ser::SerializeMap;
+        #[derive(serde::Serialize)]
+        struct Send<'a> {
+            id: RequestId,
+            generation: Generation,
+            headers: HeaderPairs<'a>,
+        }
+        #[derive(serde::Serialize)]
+        struct Fetch<'a> {
+            id: FetchId,
+            purpose: FetchPurpose,
+            method: &'static str,
+            url: &'a str,
+            headers: HeaderPairs<'a>,
+            body: Text<'a>,
+        }
+        #[derive(serde::Serialize)]
+        struct Empty {}
+        #[derive(serde::Serialize)]
+        struct Fail<'a> {
+            id: RequestId,
+            error: RequestError,
+            cause: Option<&'a SessionError>,
+        }
+        #[derive(serde::Serialize)]
+        struct Authorize<'a> {
+            url: &'a str,
+        }
+        let mut map = s.serialize_map(Some(1))?;
+        match self.action {
+            Action::Send { id, generation } => map.serialize_entry(
+                "send",
+                &Send {
+                    id: *id,
+                    generation: *generation,
+                    headers: HeaderPairs(self.headers.unwrap_or(&[])),
+                },
+            )?,
+            Action::Fetch {
+                id,
+                purpose,
+                request,
+            } => map.serialize_entry(
+                "fetch",
+                &Fetch {
+                    id: *id,
+                    purpose: *purpose,
+                    method: request.method.as_str(),
+                    url: &request.url,
+                    headers: HeaderPairs(&request.headers),
+                    body: Text(&request.body),
+                },
+            )?,
+            Action::RunHelper => map.serialize_entry("run_helper", &Empty {})?,
+            Action::Persist(snapshot) => map.serialize_entry("persist", snapshot)?,
+            Action::Fail { id, error, cause } => map.serialize_entry(
+                "fail",
+                &Fail {
+                    id: *id,
+                    error: *error,
+                    cause: cause.as_deref(),
+                },
+            )?,
+            Action::Authorize { url } => map.serialize_entry("authorize", &Authorize { url })?,
+        }
+        map.end()
+    }
 }
 
 /// What a [`Action::Fetch`] is for.
@@ -106,6 +229,18 @@ impl FetchPurpose {
         }
     }
 
+    /// What the exchange fetches, in words for error messages.
+    pub const fn what(self) -> &'static str {
+        match self {
+            FetchPurpose::Refresh => "token endpoint (refresh)",
+            FetchPurpose::ResourceMetadata => "protected resource metadata",
+            FetchPurpose::ServerMetadata => "authorization server metadata",
+            FetchPurpose::Registration => "client registration",
+            FetchPurpose::CodeExchange => "token endpoint (code exchange)",
+            FetchPurpose::ClientCredentials => "token endpoint (client credentials)",
+        }
+    }
+
     /// Whether this is a request to the token endpoint.
     pub const fn is_token_request(self) -> bool {
         matches!(
@@ -117,6 +252,7 @@ impl FetchPurpose {
 
 /// What the host does with a resource response it reported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[must_use]
 pub enum Verdict {
     /// This response is the request's answer: hand it to the caller. The request is over.
@@ -126,8 +262,19 @@ pub enum Verdict {
     Retry,
 }
 
+impl Verdict {
+    /// A stable snake_case name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Deliver => "deliver",
+            Verdict::Retry => "retry",
+        }
+    }
+}
+
 /// How an HTTP exchange the machine asked for failed before any response arrived.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[repr(u8)]
 pub enum HttpErrorKind {
     /// Could not connect (DNS, refused, TLS).
@@ -136,6 +283,37 @@ pub enum HttpErrorKind {
     Io = 1,
     /// The host gave up waiting.
     Timeout = 2,
+}
+
+impl HttpErrorKind {
+    /// A stable snake_case code.
+    pub const fn code(self) -> &'static str {
+        match self {
+            HttpErrorKind::Connect => "connect",
+            HttpErrorKind::Io => "io",
+            HttpErrorKind::Timeout => "timeout",
+        }
+    }
+
+    /// The kind named by [`HttpErrorKind::code`], for hosts that pass it as text.
+    pub fn from_code(code: &str) -> Option<HttpErrorKind> {
+        match code {
+            "connect" => Some(HttpErrorKind::Connect),
+            "io" => Some(HttpErrorKind::Io),
+            "timeout" => Some(HttpErrorKind::Timeout),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for HttpErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            HttpErrorKind::Connect => "could not connect",
+            HttpErrorKind::Io => "the connection broke mid-exchange",
+            HttpErrorKind::Timeout => "no answer in time",
+        })
+    }
 }
 
 /// Why a request failed. Plain data; `Display` says what happened and what to do.
@@ -152,20 +330,25 @@ pub enum RequestError {
     /// The resource kept answering `403 insufficient_scope` (RFC 6750 §3.1) after the
     /// allowed step-ups.
     InsufficientScope = 3,
-    /// The token endpoint kept failing transiently and the token has expired.
+    /// The token endpoint kept failing transiently and the token has expired. The
+    /// refresh token is kept; a later request tries again.
     TokenEndpointUnavailable = 4,
-    /// The token endpoint answered in a way that cannot be used (see
-    /// [`Session::last_error`](super::Session::last_error)).
+    /// The token endpoint refused with an OAuth error that does not revoke the grant
+    /// (the `Fail`'s cause says which). The refresh token is kept.
     TokenEndpointRejected = 5,
     /// The header helper failed.
     HelperFailed = 6,
-    /// Authorization could not be completed (see
-    /// [`Session::last_error`](super::Session::last_error)).
+    /// Authorization could not be completed (the `Fail`'s cause says why). A later
+    /// request starts it again, after a backoff.
     AuthorizationFailed = 7,
     /// The request waited longer than the policy allows for a credential.
     Timeout = 8,
     /// The host cancelled the request.
     Cancelled = 9,
+    /// [`Policy::max_pending_requests`] requests were already unfinished.
+    ///
+    /// [`Policy::max_pending_requests`]: crate::policy::Policy::max_pending_requests
+    TooManyPending = 10,
 }
 
 impl RequestError {
@@ -181,6 +364,7 @@ impl RequestError {
             RequestError::AuthorizationFailed => "authorization_failed",
             RequestError::Timeout => "timeout",
             RequestError::Cancelled => "cancelled",
+            RequestError::TooManyPending => "too_many_pending",
         }
     }
 }
@@ -189,7 +373,7 @@ impl fmt::Display for RequestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             RequestError::ReauthorizationRequired => {
-                "reauthorization required: the refresh token was refused and this session cannot authorize"
+                "reauthorization required: no usable credential, and this session cannot get one by itself"
             }
             RequestError::Unauthorized => "the resource rejected the request again after a fresh credential",
             RequestError::InsufficientScope => "the resource requires a scope that authorization did not grant",
@@ -201,6 +385,7 @@ impl fmt::Display for RequestError {
             RequestError::AuthorizationFailed => "authorization failed",
             RequestError::Timeout => "timed out waiting for a credential",
             RequestError::Cancelled => "cancelled by the host",
+            RequestError::TooManyPending => "too many requests are already waiting or in flight",
         })
     }
 }

@@ -1,9 +1,11 @@
 //! The detailed cause behind a [`RequestError`](super::RequestError).
 //!
-//! `Fail` actions carry a small copyable code; the full story of the last thing that
-//! went wrong (which metadata URL, which OAuth error, which status) is kept here and
-//! read with [`Session::last_error`](super::Session::last_error). No variant holds a
-//! token or a secret.
+//! A `Fail` action carries a small copyable code and, as its cause, the
+//! [`SessionError`] that led to it (which metadata URL, which OAuth error, which
+//! status). [`Session::last_error`](super::Session::last_error) says what is wrong with
+//! the session now. No variant holds a token or a secret, and text that came from a
+//! server is shown escaped and capped (a server must not be able to write control
+//! sequences into a terminal or a log through an error message).
 
 use super::action::HttpErrorKind;
 use super::helper::HelperOutputError;
@@ -76,14 +78,142 @@ pub enum SessionError {
     AuthorizationUnavailable,
     /// The token endpoint answered so slowly that the token had expired on arrival.
     ExpiredOnArrival,
+    /// A response body was larger than [`Policy::max_response_body`].
+    ///
+    /// [`Policy::max_response_body`]: crate::policy::Policy::max_response_body
+    BodyTooLarge {
+        /// What was being fetched.
+        what: &'static str,
+        /// The limit, in bytes.
+        limit: u32,
+    },
+    /// A scope list was longer than [`Policy::max_scopes`].
+    ///
+    /// [`Policy::max_scopes`]: crate::policy::Policy::max_scopes
+    TooManyScopes {
+        /// Where the list came from.
+        what: &'static str,
+        /// The limit.
+        limit: u32,
+    },
+    /// The host could not store a snapshot ([`Session::handle_persist_failed`]); the
+    /// credentials are kept in memory and the machine asks again.
+    ///
+    /// [`Session::handle_persist_failed`]: super::Session::handle_persist_failed
+    PersistFailed,
+}
+
+impl SessionError {
+    /// A stable snake_case code for logs, JSON and the C ABI.
+    pub const fn code(&self) -> &'static str {
+        match self {
+            SessionError::TokenEndpoint(_) => "token_endpoint",
+            SessionError::TokenResponse(_) => "token_response",
+            SessionError::Network(_) => "network",
+            SessionError::Deadline => "deadline",
+            SessionError::Status { .. } => "status",
+            SessionError::HelperOutput(_) => "helper_output",
+            SessionError::HelperFailed => "helper_failed",
+            SessionError::Discovery(_) => "discovery",
+            SessionError::Registration(_) => "registration",
+            SessionError::Authorize(_) => "authorize",
+            SessionError::ResourceMismatch { .. } => "resource_mismatch",
+            SessionError::CrossOriginMetadata => "cross_origin_metadata",
+            SessionError::NoAuthorizationServer => "no_authorization_server",
+            SessionError::PkceUnsupported => "pkce_unsupported",
+            SessionError::MissingEndpoint(_) => "missing_endpoint",
+            SessionError::NoClientIdentity => "no_client_identity",
+            SessionError::CannotAuthorize => "cannot_authorize",
+            SessionError::StateMismatch => "state_mismatch",
+            SessionError::IssuerMismatch => "issuer_mismatch",
+            SessionError::AuthorizationDenied { .. } => "authorization_denied",
+            SessionError::AuthorizationTimedOut => "authorization_timed_out",
+            SessionError::AuthorizationUnavailable => "authorization_unavailable",
+            SessionError::ExpiredOnArrival => "expired_on_arrival",
+            SessionError::BodyTooLarge { .. } => "body_too_large",
+            SessionError::TooManyScopes { .. } => "too_many_scopes",
+            SessionError::PersistFailed => "persist_failed",
+        }
+    }
+
+    /// Whether trying again later can help: network trouble, 5xx, deadlines. Anything
+    /// else (a refusal, a failed security check) will fail the same way until something
+    /// changes, so the machine waits its longest backoff before trying again.
+    pub const fn is_transient(&self) -> bool {
+        match self {
+            SessionError::Network(_)
+            | SessionError::Deadline
+            | SessionError::BodyTooLarge { .. }
+            | SessionError::TokenResponse(_)
+            | SessionError::ExpiredOnArrival
+            | SessionError::HelperFailed
+            | SessionError::PersistFailed => true,
+            SessionError::Status { status, .. } => *status >= 500 || *status == 429,
+            _ => false,
+        }
+    }
+}
+
+/// `{"code": …, "message": …}`: the code to branch on and the text to show.
+impl serde::Serialize for SessionError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(2))?;
+        map.serialize_entry("code", self.code())?;
+        map.serialize_entry("message", &alloc::format!("{self}"))?;
+        map.end()
+    }
+}
+
+/// Longest piece of server-supplied text an error shows, in characters.
+const SERVER_TEXT_MAX: usize = 200;
+
+/// Text a server chose (an `error_description`, a `resource`), shown with control
+/// characters escaped visibly and cut to [`SERVER_TEXT_MAX`] characters.
+pub(crate) struct ServerText<'a>(pub(crate) &'a str);
+
+impl fmt::Display for ServerText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use fmt::Write;
+        for (i, c) in self.0.chars().enumerate() {
+            if i == SERVER_TEXT_MAX {
+                return f.write_char('…');
+            }
+            if c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
+                for e in c.escape_unicode() {
+                    f.write_char(e)?;
+                }
+            } else {
+                f.write_char(c)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An RFC 6749 §5.2 error as a session shows it: the code, then the server's
+/// description and page, escaped.
+struct OAuthText<'a>(&'a ErrorResponse);
+
+impl fmt::Display for OAuthText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", ServerText(self.0.error.as_str()))?;
+        if let Some(d) = &self.0.error_description {
+            write!(f, ": {}", ServerText(d))?;
+        }
+        if let Some(u) = &self.0.error_uri {
+            write!(f, " (see {})", ServerText(u))?;
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Display for SessionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SessionError::TokenEndpoint(e) => write!(f, "token endpoint error: {e}"),
+            SessionError::TokenEndpoint(e) => write!(f, "token endpoint error: {}", OAuthText(e)),
             SessionError::TokenResponse(e) => write!(f, "token response: {e}"),
-            SessionError::Network(k) => write!(f, "network failure: {k:?}"),
+            SessionError::Network(k) => write!(f, "network failure: {k}"),
             SessionError::Deadline => f.write_str("no answer before the deadline"),
             SessionError::Status { what, status } => write!(f, "{what} answered HTTP {status}"),
             SessionError::HelperOutput(e) => write!(f, "{e}"),
@@ -93,7 +223,8 @@ impl fmt::Display for SessionError {
             SessionError::Authorize(e) => write!(f, "authorization: {e}"),
             SessionError::ResourceMismatch { declared } => write!(
                 f,
-                "protected resource metadata is for {declared:?}, not this server"
+                "protected resource metadata is for \"{}\", not this server",
+                ServerText(declared)
             ),
             SessionError::CrossOriginMetadata => {
                 f.write_str("resource_metadata URL is on another origin than the resource")
@@ -110,16 +241,21 @@ impl fmt::Display for SessionError {
             SessionError::NoClientIdentity => f.write_str(
                 "no client identity: nothing pre-registered, no metadata document support, no registration endpoint",
             ),
-            SessionError::CannotAuthorize => {
-                f.write_str("this session has no redirect URI and cannot authorize")
-            }
+            SessionError::CannotAuthorize => f.write_str(
+                "no usable credential, and this session cannot authorize (no redirect URI or client)",
+            ),
             SessionError::StateMismatch => f.write_str("redirect state does not match"),
             SessionError::IssuerMismatch => {
                 f.write_str("redirect iss is missing or not the authorization server's issuer")
             }
             SessionError::AuthorizationDenied { error, description } => match description {
-                Some(d) => write!(f, "authorization denied: {error}: {d}"),
-                None => write!(f, "authorization denied: {error}"),
+                Some(d) => write!(
+                    f,
+                    "authorization denied: {}: {}",
+                    ServerText(error),
+                    ServerText(d)
+                ),
+                None => write!(f, "authorization denied: {}", ServerText(error)),
             },
             SessionError::AuthorizationTimedOut => {
                 f.write_str("authorization was not completed in time")
@@ -129,6 +265,15 @@ impl fmt::Display for SessionError {
             }
             SessionError::ExpiredOnArrival => f.write_str(
                 "the token endpoint answered after the new token's lifetime had already passed",
+            ),
+            SessionError::BodyTooLarge { what, limit } => {
+                write!(f, "{what} response body is larger than the {limit}-byte limit")
+            }
+            SessionError::TooManyScopes { what, limit } => {
+                write!(f, "{what} lists more than {limit} scopes")
+            }
+            SessionError::PersistFailed => f.write_str(
+                "the host could not store the credentials; they are kept in memory and storing is retried",
             ),
         }
     }

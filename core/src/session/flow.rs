@@ -13,10 +13,17 @@
 //! 5. the code exchange; waiting requests are released with the new token.
 //!
 //! Every step is one `Fetch` at a time (single flight with refreshes). Any failure ends
-//! the flow with a typed [`SessionError`] and fails the waiting requests: no step is
-//! retried by itself, so a broken server cannot cause a request storm.
+//! the flow with a typed [`SessionError`], fails the waiting requests and backs off (the
+//! policy's backoff for network trouble and 5xx, the longest one for refusals and
+//! failed checks); the next request starts the flow again. No step is retried by
+//! itself, so a broken server cannot cause a request storm, and no failure is for good.
+//!
+//! A flow has a [`Goal`]: authorization, or only finding the server so that a refresh
+//! token restored without it can be used (a refresh is always tried before an
+//! authorization).
 
-use super::{Action, Grant, Purpose, RequestError, Server, Session, SessionError};
+use super::state::{Step, Work};
+use super::{Action, Grant, Job, Purpose, RequestError, Server, Session, SessionError};
 use crate::challenge::BearerChallenge;
 use crate::oauth::{
     self, AuthorizationRequest, ClientAuthMethod, ClientRegistration, ProtectedResourceMetadata,
@@ -28,9 +35,21 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
+/// What a flow is for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Goal {
+    /// Get a new grant from the user (or the client credentials).
+    #[default]
+    Authorize,
+    /// Find the authorization server, then refresh with the token in hand; authorize
+    /// only if the refresh is refused.
+    Refresh,
+}
+
 /// What started a flow and what it has learnt so far.
 #[derive(Default)]
 pub(crate) struct Plan {
+    goal: Goal,
     challenge: Option<BearerChallenge>,
     scope_override: Option<String>,
     resource_metadata: Option<ProtectedResourceMetadata>,
@@ -53,30 +72,9 @@ pub(crate) struct Awaiting {
     state: String,
     verifier: Secret,
     redirect_uri: String,
-    deadline: Timestamp,
+    pub(crate) deadline: Timestamp,
     issuer: String,
     iss_required: bool,
-}
-
-/// Where the authorization flow stands.
-#[derive(Default)]
-pub(crate) enum Flow {
-    #[default]
-    Idle,
-    Discovering(Box<Discovery>),
-    Registering(Box<Plan>),
-    AwaitingRedirect(Box<Awaiting>),
-    /// A code exchange or client-credentials request is in flight.
-    Granting,
-}
-
-impl Flow {
-    pub(crate) fn deadline(&self) -> Option<Timestamp> {
-        match self {
-            Flow::AwaitingRedirect(a) => Some(a.deadline),
-            _ => None,
-        }
-    }
 }
 
 /// A redirect handed to [`Session::handle_redirect`] was not accepted.
@@ -120,6 +118,31 @@ impl fmt::Display for RedirectError {
 
 impl core::error::Error for RedirectError {}
 
+impl RedirectError {
+    /// A stable snake_case code.
+    pub const fn code(&self) -> &'static str {
+        match self {
+            RedirectError::NotAuthorizing => "not_authorizing",
+            RedirectError::Malformed(_) => "malformed",
+            RedirectError::StateMismatch => "state_mismatch",
+            RedirectError::Denied => "denied",
+            RedirectError::IssuerMismatch => "issuer_mismatch",
+            RedirectError::MissingCode => "missing_code",
+        }
+    }
+}
+
+/// `{"code": …, "message": …}`, like [`SessionError`].
+impl serde::Serialize for RedirectError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(2))?;
+        map.serialize_entry("code", self.code())?;
+        map.serialize_entry("message", &alloc::format!("{self}"))?;
+        map.end()
+    }
+}
+
 /// Equality whose time does not depend on where the inputs differ.
 fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -157,33 +180,37 @@ impl Session {
     }
 
     /// Start (or skip to the right step of) the authorization flow. Single flight: does
-    /// nothing while a flow or any fetch is under way.
+    /// nothing while other work is under way.
     pub(crate) fn start_authorization(
         &mut self,
         now: Timestamp,
         challenge: Option<BearerChallenge>,
         scope_override: Option<String>,
+        goal: Goal,
     ) {
-        if !matches!(self.flow, Flow::Idle) || self.inflight.is_some() {
+        if !self.work.is_idle() {
             return;
         }
-        if self.failed {
-            self.fail_waiting(RequestError::ReauthorizationRequired);
-            return;
+        if goal == Goal::Refresh && self.can_refresh() {
+            return self.start_refresh(now);
         }
-        if !self.can_authorize() {
-            self.record(SessionError::CannotAuthorize);
-            self.failed = true;
-            self.fail_waiting(RequestError::ReauthorizationRequired);
+        if goal == Goal::Authorize && !self.can_authorize() {
+            let cause = self
+                .last_error
+                .as_deref()
+                .cloned()
+                .unwrap_or(SessionError::CannotAuthorize);
+            self.fail_waiting(RequestError::ReauthorizationRequired, Some(cause));
             return;
         }
         // OAuth 2.1 §1.5: tokens only travel over TLS (loopback excepted); a resource on
         // plain http elsewhere never gets an authorization flow started for it.
         let resource_url = self.config.resource_url.clone();
         if let Err(e) = self.check_endpoint(&resource_url) {
-            return self.fail_flow(e);
+            return self.fail_flow(e, now);
         }
         let plan = Plan {
+            goal,
             challenge,
             scope_override,
             resource_metadata: None,
@@ -208,16 +235,16 @@ impl Session {
                     .oauth_config()
                     .is_some_and(|o| o.allow_cross_origin_metadata);
                 if !cross_ok && !oauth::same_origin(url, &self.config.resource_url) {
-                    return self.fail_flow(SessionError::CrossOriginMetadata);
+                    return self.fail_flow(SessionError::CrossOriginMetadata, now);
                 }
                 if let Err(e) = self.check_endpoint(url) {
-                    return self.fail_flow(e);
+                    return self.fail_flow(e, now);
                 }
                 alloc::vec![url.clone()]
             }
             None => match oauth::protected_resource_metadata_urls(&self.config.resource_url) {
                 Ok(u) => u,
-                Err(e) => return self.fail_flow(SessionError::Discovery(e)),
+                Err(e) => return self.fail_flow(SessionError::Discovery(e), now),
             },
         };
         let d = Discovery {
@@ -235,10 +262,13 @@ impl Session {
     /// Fetch the current candidate URL of a discovery step.
     fn discover(&mut self, d: Discovery, now: Timestamp) {
         let Some(url) = d.urls.get(d.index).cloned() else {
-            return self.fail_flow(SessionError::Status {
-                what: "discovery",
-                status: 404,
-            });
+            return self.fail_flow(
+                SessionError::Status {
+                    what: "discovery",
+                    status: 404,
+                },
+                now,
+            );
         };
         let purpose = if d.server_step {
             Purpose::ServerMetadata
@@ -246,17 +276,21 @@ impl Session {
             Purpose::ResourceMetadata
         };
         self.stats.discovery_requests += 1;
-        self.flow = Flow::Discovering(Box::new(d));
-        self.fetch(purpose, crate::http::Request::get_json(url), now);
+        self.fetch(
+            purpose,
+            crate::http::Request::get_json(url),
+            Step::Discovery(d),
+            now,
+        );
     }
 
     fn server_step(&mut self, plan: Plan, issuer: String, legacy: bool, now: Timestamp) {
         if let Err(e) = self.check_endpoint(&issuer) {
-            return self.fail_flow(e);
+            return self.fail_flow(e, now);
         }
         let urls = match oauth::authorization_server_metadata_urls(&issuer) {
             Ok(u) => u,
-            Err(e) => return self.fail_flow(SessionError::Discovery(e)),
+            Err(e) => return self.fail_flow(SessionError::Discovery(e), now),
         };
         let d = Discovery {
             plan,
@@ -270,100 +304,110 @@ impl Session {
         self.discover(d, now);
     }
 
-    /// Answers to discovery and registration fetches.
-    pub(super) fn on_flow_response(
+    /// The answer to a discovery fetch.
+    pub(super) fn on_discovery_response(
         &mut self,
+        mut d: Discovery,
         purpose: Purpose,
         status: u16,
         body: &[u8],
         now: Timestamp,
     ) {
-        let flow = core::mem::take(&mut self.flow);
-        match (purpose, flow) {
-            (Purpose::ResourceMetadata, Flow::Discovering(mut d)) => {
-                if is_success(status) {
-                    let prm = match oauth::parse_protected_resource_metadata(body) {
-                        Ok(m) => m,
-                        Err(e) => return self.fail_flow(SessionError::Discovery(e)),
-                    };
-                    if !oauth::resource_matches(&prm.resource, &self.config.resource_url) {
-                        return self.fail_flow(SessionError::ResourceMismatch {
+        if status >= 500 || status == 429 {
+            let what = purpose.what();
+            return self.fail_flow(SessionError::Status { what, status }, now);
+        }
+        if purpose == Purpose::ResourceMetadata {
+            if is_success(status) {
+                let prm = match oauth::parse_protected_resource_metadata(body) {
+                    Ok(m) => m,
+                    Err(e) => return self.fail_flow(SessionError::Discovery(e), now),
+                };
+                if !oauth::resource_matches(&prm.resource, &self.config.resource_url) {
+                    return self.fail_flow(
+                        SessionError::ResourceMismatch {
                             declared: prm.resource,
-                        });
-                    }
-                    let Some(issuer) = prm.authorization_servers.first().cloned() else {
-                        return self.fail_flow(SessionError::NoAuthorizationServer);
-                    };
-                    let mut plan = core::mem::take(&mut d.plan);
-                    plan.resource_metadata = Some(prm);
-                    self.server_step(plan, issuer, false, now);
-                } else if is_client_error(status) && !d.from_header {
-                    d.index += 1;
-                    if d.index < d.urls.len() {
-                        return self.discover(*d, now);
-                    }
-                    // 2025-03-26 servers: no resource metadata; the authorization server
-                    // is the resource's origin.
-                    match oauth::origin(&self.config.resource_url) {
-                        Ok(origin) => {
-                            self.server_step(core::mem::take(&mut d.plan), origin, true, now)
-                        }
-                        Err(e) => self.fail_flow(SessionError::Discovery(e)),
-                    }
-                } else {
-                    self.fail_flow(SessionError::Status {
-                        what: "protected resource metadata",
-                        status,
-                    })
+                        },
+                        now,
+                    );
                 }
-            }
-            (Purpose::ServerMetadata, Flow::Discovering(mut d)) => {
-                if is_success(status) {
-                    // 2025-03-26 servers have no issuer to look the document up by:
-                    // their metadata only has to stay on the server's origin.
-                    let parsed = if d.legacy {
-                        oauth::parse_legacy_authorization_server_metadata(body, &d.issuer)
-                    } else {
-                        oauth::parse_authorization_server_metadata(body, &d.issuer)
-                    };
-                    match parsed {
-                        Ok(meta) => self.adopt_server(core::mem::take(&mut d.plan), meta, now),
-                        Err(e) => self.fail_flow(SessionError::Discovery(e)),
-                    }
-                } else if is_client_error(status) {
-                    d.index += 1;
-                    if d.index < d.urls.len() {
-                        return self.discover(*d, now);
-                    }
-                    if !d.legacy {
-                        return self.fail_flow(SessionError::Status {
-                            what: "authorization server metadata",
-                            status,
-                        });
-                    }
-                    match oauth::legacy_default_metadata(&self.config.resource_url) {
-                        Ok(meta) => self.adopt_server(core::mem::take(&mut d.plan), meta, now),
-                        Err(e) => self.fail_flow(SessionError::Discovery(e)),
-                    }
-                } else {
-                    self.fail_flow(SessionError::Status {
-                        what: "authorization server metadata",
-                        status,
-                    })
+                let limit = self.policy().max_scopes;
+                if prm.scopes_supported.len() > limit as usize {
+                    let what = "protected resource metadata scopes_supported";
+                    return self.fail_flow(SessionError::TooManyScopes { what, limit }, now);
                 }
-            }
-            (Purpose::Registration, Flow::Registering(plan)) => {
-                match oauth::parse_registration_response(status, body) {
-                    Ok(reg) => {
-                        self.client = Some(reg);
-                        self.client_registered = true;
-                        self.push_persist(now);
-                        self.authorize_step(*plan, now);
-                    }
-                    Err(e) => self.fail_flow(SessionError::Registration(e)),
+                let Some(issuer) = prm.authorization_servers.first().cloned() else {
+                    return self.fail_flow(SessionError::NoAuthorizationServer, now);
+                };
+                let mut plan = core::mem::take(&mut d.plan);
+                plan.resource_metadata = Some(prm);
+                self.server_step(plan, issuer, false, now);
+            } else if is_client_error(status) && !d.from_header {
+                d.index += 1;
+                if d.index < d.urls.len() {
+                    return self.discover(d, now);
                 }
+                // 2025-03-26 servers: no resource metadata; the authorization server
+                // is the resource's origin.
+                match oauth::origin(&self.config.resource_url) {
+                    Ok(origin) => self.server_step(core::mem::take(&mut d.plan), origin, true, now),
+                    Err(e) => self.fail_flow(SessionError::Discovery(e), now),
+                }
+            } else {
+                let what = purpose.what();
+                self.fail_flow(SessionError::Status { what, status }, now)
             }
-            (_, other) => self.flow = other,
+        } else if is_success(status) {
+            // 2025-03-26 servers have no issuer to look the document up by: their
+            // metadata only has to stay on the server's origin.
+            let parsed = if d.legacy {
+                oauth::parse_legacy_authorization_server_metadata(body, &d.issuer)
+            } else {
+                oauth::parse_authorization_server_metadata(body, &d.issuer)
+            };
+            match parsed {
+                Ok(meta) => self.adopt_server(core::mem::take(&mut d.plan), meta, now),
+                Err(e) => self.fail_flow(SessionError::Discovery(e), now),
+            }
+        } else if is_client_error(status) {
+            d.index += 1;
+            if d.index < d.urls.len() {
+                return self.discover(d, now);
+            }
+            if !d.legacy {
+                let what = purpose.what();
+                return self.fail_flow(SessionError::Status { what, status }, now);
+            }
+            match oauth::legacy_default_metadata(&self.config.resource_url) {
+                Ok(meta) => self.adopt_server(core::mem::take(&mut d.plan), meta, now),
+                Err(e) => self.fail_flow(SessionError::Discovery(e), now),
+            }
+        } else {
+            let what = purpose.what();
+            self.fail_flow(SessionError::Status { what, status }, now)
+        }
+    }
+
+    /// The answer to dynamic client registration (RFC 7591 §3.2).
+    pub(super) fn on_registration_response(
+        &mut self,
+        plan: Plan,
+        status: u16,
+        body: &[u8],
+        now: Timestamp,
+    ) {
+        if status >= 500 || status == 429 {
+            let what = Purpose::Registration.what();
+            return self.fail_flow(SessionError::Status { what, status }, now);
+        }
+        match oauth::parse_registration_response(status, body) {
+            Ok(reg) => {
+                self.client = Some(reg);
+                self.client_registered = true;
+                self.push_persist();
+                self.authorize_step(plan, now);
+            }
+            Err(e) => self.fail_flow(SessionError::Registration(e), now),
         }
     }
 
@@ -374,15 +418,20 @@ impl Session {
         meta: oauth::AuthorizationServerMetadata,
         now: Timestamp,
     ) {
-        match self.set_server(meta) {
+        match self.set_server(meta, now) {
+            Ok(()) if plan.goal == Goal::Refresh && self.can_refresh() => self.start_refresh(now),
             Ok(()) => self.identity_step(plan, now),
-            Err(e) => self.fail_flow(e),
+            Err(e) => self.fail_flow(e, now),
         }
     }
 
     /// Adopt discovered metadata. A different issuer than before drops the tokens and the
     /// registration that belonged to the old one.
-    fn set_server(&mut self, meta: oauth::AuthorizationServerMetadata) -> Result<(), SessionError> {
+    fn set_server(
+        &mut self,
+        meta: oauth::AuthorizationServerMetadata,
+        now: Timestamp,
+    ) -> Result<(), SessionError> {
         let Some(token_endpoint) = meta.token_endpoint.clone() else {
             return Err(SessionError::MissingEndpoint("token_endpoint"));
         };
@@ -398,20 +447,15 @@ impl Session {
             .as_ref()
             .is_some_and(|s| !s.issuer.is_empty() && s.issuer != meta.issuer);
         if changed {
-            self.tokens = None;
-            self.schedule = None;
-            if self.client_registered {
-                self.client = None;
-                self.client_registered = false;
-            }
+            self.drop_server_credentials(now);
         }
-        self.server = Some(Server {
+        self.server = Some(Box::new(Server {
             issuer: meta.issuer.clone(),
             token_endpoint,
             authorization_endpoint: meta.authorization_endpoint.clone(),
             registration_endpoint: meta.registration_endpoint.clone(),
             metadata: Some(Box::new(meta)),
-        });
+        }));
         Ok(())
     }
 
@@ -421,7 +465,7 @@ impl Session {
             return self.authorize_step(plan, now);
         }
         let Some(o) = self.oauth_config().cloned() else {
-            return self.fail_flow(SessionError::CannotAuthorize);
+            return self.fail_flow(SessionError::CannotAuthorize, now);
         };
         if let Some(c) = o.client {
             self.client = Some(c);
@@ -445,7 +489,7 @@ impl Session {
             .as_ref()
             .and_then(|s| s.registration_endpoint.clone())
         else {
-            return self.fail_flow(SessionError::NoClientIdentity);
+            return self.fail_flow(SessionError::NoClientIdentity, now);
         };
         let redirect_uris: Vec<String> = o.redirect_uri.iter().cloned().collect();
         let (grant_types, method): (&[&str], _) = match o.grant {
@@ -470,8 +514,7 @@ impl Session {
             },
         );
         self.stats.registration_requests += 1;
-        self.flow = Flow::Registering(Box::new(plan));
-        self.fetch(Purpose::Registration, req, now);
+        self.fetch(Purpose::Registration, req, Step::Registration(plan), now);
     }
 
     /// The scope to ask for: an explicit step-up scope, else the challenge's, else the
@@ -503,12 +546,20 @@ impl Session {
 
     fn authorize_step(&mut self, plan: Plan, now: Timestamp) {
         let (Some(server), Some(client)) = (self.server.clone(), self.client.clone()) else {
-            return self.fail_flow(SessionError::NoClientIdentity);
+            return self.fail_flow(SessionError::NoClientIdentity, now);
         };
         let resource = oauth::canonical_resource(&self.config.resource_url).ok();
         let scope = self.scope_for(&plan);
+        let limit = self.policy().max_scopes;
+        if scope
+            .as_deref()
+            .is_some_and(|s| oauth::scope_tokens(s).count() > limit as usize)
+        {
+            let what = "the scope to request";
+            return self.fail_flow(SessionError::TooManyScopes { what, limit }, now);
+        }
         let Some(o) = self.oauth_config().cloned() else {
-            return self.fail_flow(SessionError::CannotAuthorize);
+            return self.fail_flow(SessionError::CannotAuthorize, now);
         };
         if o.grant == Grant::ClientCredentials {
             let req = oauth::client_credentials_request(
@@ -518,20 +569,19 @@ impl Session {
                 resource.as_deref(),
             );
             self.stats.client_credentials_requests += 1;
-            self.flow = Flow::Granting;
-            return self.fetch(Purpose::ClientCredentials, req, now);
+            return self.fetch(Purpose::ClientCredentials, req, Step::Grant, now);
         }
         let Some(redirect_uri) = o.redirect_uri else {
-            return self.fail_flow(SessionError::CannotAuthorize);
+            return self.fail_flow(SessionError::CannotAuthorize, now);
         };
         let Some(meta) = server.metadata.as_ref() else {
-            return self.fail_flow(SessionError::PkceUnsupported);
+            return self.fail_flow(SessionError::PkceUnsupported, now);
         };
         if !oauth::supports_s256(meta) {
-            return self.fail_flow(SessionError::PkceUnsupported);
+            return self.fail_flow(SessionError::PkceUnsupported, now);
         }
         let Some(endpoint) = server.authorization_endpoint.clone() else {
-            return self.fail_flow(SessionError::MissingEndpoint("authorization_endpoint"));
+            return self.fail_flow(SessionError::MissingEndpoint("authorization_endpoint"), now);
         };
         let pkce = oauth::Pkce::from_entropy(&self.entropy.block());
         let block = self.entropy.block();
@@ -549,10 +599,10 @@ impl Session {
         });
         let url = match url {
             Ok(u) => u,
-            Err(e) => return self.fail_flow(SessionError::Authorize(e)),
+            Err(e) => return self.fail_flow(SessionError::Authorize(e), now),
         };
         self.stats.authorizations += 1;
-        self.flow = Flow::AwaitingRedirect(Box::new(Awaiting {
+        self.work = Work::Redirect(Box::new(Awaiting {
             state,
             verifier: pkce.verifier,
             redirect_uri,
@@ -564,7 +614,7 @@ impl Session {
     }
 
     pub(crate) fn on_redirect(&mut self, url: &str, now: Timestamp) -> Result<(), RedirectError> {
-        let Flow::AwaitingRedirect(a) = &self.flow else {
+        let Work::Redirect(a) = &self.work else {
             return Err(RedirectError::NotAuthorizing);
         };
         let params = oauth::parse_redirect(url).map_err(RedirectError::Malformed)?;
@@ -582,25 +632,31 @@ impl Session {
             None => !a.iss_required,
         };
         if let Some(error) = params.error {
-            self.fail_flow(SessionError::AuthorizationDenied {
-                error,
-                description: params.error_description,
-            });
+            self.fail_flow(
+                SessionError::AuthorizationDenied {
+                    error,
+                    description: params.error_description,
+                },
+                now,
+            );
             return Err(RedirectError::Denied);
         }
         if !iss_ok {
-            self.fail_flow(SessionError::IssuerMismatch);
+            self.fail_flow(SessionError::IssuerMismatch, now);
             return Err(RedirectError::IssuerMismatch);
         }
         let Some(code) = params.code else {
-            self.fail_flow(SessionError::Authorize(oauth::AuthorizeError::MissingCode));
+            self.fail_flow(
+                SessionError::Authorize(oauth::AuthorizeError::MissingCode),
+                now,
+            );
             return Err(RedirectError::MissingCode);
         };
-        let Flow::AwaitingRedirect(a) = core::mem::take(&mut self.flow) else {
+        let Work::Redirect(a) = core::mem::take(&mut self.work) else {
             return Err(RedirectError::NotAuthorizing);
         };
         let (Some(server), Some(client)) = (self.server.as_ref(), self.client.as_ref()) else {
-            self.fail_flow(SessionError::NoClientIdentity);
+            self.fail_flow(SessionError::NoClientIdentity, now);
             return Err(RedirectError::NotAuthorizing);
         };
         let resource = oauth::canonical_resource(&self.config.resource_url).ok();
@@ -613,8 +669,7 @@ impl Session {
             resource.as_deref(),
         );
         self.stats.code_exchanges += 1;
-        self.flow = Flow::Granting;
-        self.fetch(Purpose::CodeExchange, req, now);
+        self.fetch(Purpose::CodeExchange, req, Step::Grant, now);
         Ok(())
     }
 
@@ -622,37 +677,41 @@ impl Session {
     pub(super) fn on_grant_response(
         &mut self,
         status: u16,
+        retry_after: Option<crate::time::Millis>,
         body: &[u8],
         sent_at: Timestamp,
         now: Timestamp,
     ) {
-        self.flow = Flow::Idle;
+        let _ = retry_after;
+        if status >= 500 || status == 429 {
+            let what = Purpose::CodeExchange.what();
+            return self.fail_flow(SessionError::Status { what, status }, now);
+        }
         match oauth::parse_token_response(status, body) {
             Ok(resp) => self.accept_tokens(resp, sent_at, now),
             Err(oauth::TokenError::Endpoint(e)) => {
-                let invalid_client = e.error == oauth::ErrorCode::InvalidClient;
+                let invalid_client = matches!(
+                    e.error,
+                    oauth::ErrorCode::InvalidClient | oauth::ErrorCode::UnauthorizedClient
+                );
                 if invalid_client && self.client_registered {
                     self.client = None;
                     self.client_registered = false;
+                    self.push_persist();
                 }
-                self.fail_flow(SessionError::TokenEndpoint(e));
+                self.fail_flow(SessionError::TokenEndpoint(e), now);
             }
-            Err(e) => self.fail_flow(SessionError::TokenResponse(e)),
+            Err(e) => self.fail_flow(SessionError::TokenResponse(e), now),
         }
     }
 
-    pub(crate) fn flow_timeout(&mut self, now: Timestamp) {
-        if self.flow.deadline().is_some_and(|d| now >= d) {
-            self.fail_flow(SessionError::AuthorizationTimedOut);
-        }
-    }
-
-    /// End the flow: record why, fail whoever waits, and stay in `Failed` until the host
-    /// calls [`Session::reauthorize`] or installs tokens.
-    pub(crate) fn fail_flow(&mut self, error: SessionError) {
-        self.flow = Flow::Idle;
-        self.record(error);
-        self.failed = true;
-        self.fail_waiting(RequestError::AuthorizationFailed);
+    /// End the flow: record why, fail whoever waits, and back off (the policy's backoff
+    /// for transient trouble, the longest one otherwise). The next request starts over.
+    pub(crate) fn fail_flow(&mut self, error: SessionError, now: Timestamp) {
+        let delay = self.next_backoff(Job::Flow, None, &error);
+        self.record(error.clone());
+        self.proactive = false;
+        self.fail_waiting(RequestError::AuthorizationFailed, Some(error));
+        self.back_off(now, delay);
     }
 }

@@ -37,6 +37,27 @@ pub enum HelperOutputError {
         /// The exit code, if it exited.
         code: Option<i32>,
     },
+    /// The output is longer than [`Policy::max_helper_output`].
+    ///
+    /// [`Policy::max_helper_output`]: crate::policy::Policy::max_helper_output
+    TooLarge {
+        /// The limit, in bytes.
+        limit: u32,
+    },
+}
+
+impl HelperOutputError {
+    /// A stable snake_case code.
+    pub const fn code(&self) -> &'static str {
+        match self {
+            HelperOutputError::Empty => "empty",
+            HelperOutputError::Malformed { .. } => "malformed",
+            HelperOutputError::BadName { .. } => "bad_name",
+            HelperOutputError::BadValue { .. } => "bad_value",
+            HelperOutputError::CommandFailed { .. } => "command_failed",
+            HelperOutputError::TooLarge { .. } => "too_large",
+        }
+    }
 }
 
 impl fmt::Display for HelperOutputError {
@@ -60,6 +81,9 @@ impl fmt::Display for HelperOutputError {
             HelperOutputError::CommandFailed { code: None } => f.write_str(
                 "header helper did not run to completion (not started, killed or timed out)",
             ),
+            HelperOutputError::TooLarge { limit } => {
+                write!(f, "header helper printed more than {limit} bytes")
+            }
         }
     }
 }

@@ -38,8 +38,33 @@ pub(crate) struct Requests {
 }
 
 impl Requests {
-    pub(crate) fn push(&mut self, p: Pending) {
-        self.list.push(p);
+    fn push(&mut self, id: RequestId, state: State) {
+        self.list.push(Pending {
+            id,
+            state,
+            retried: false,
+            step_ups: 0,
+            step_up_scope: 0,
+        });
+    }
+
+    /// A new request, sent at once with `generation`.
+    pub(crate) fn push_sent(&mut self, id: RequestId, generation: Generation) {
+        self.push(id, State::Sent { generation });
+    }
+
+    /// A new request, waiting for a credential since `now`.
+    pub(crate) fn push_waiting(&mut self, id: RequestId, now: Timestamp) {
+        self.push(id, State::Waiting { since: now });
+    }
+
+    /// The generation request `id` was sent with, if it is unfinished and sent.
+    pub(crate) fn sent_generation(&self, id: RequestId) -> Option<Generation> {
+        let p = self.list.get(self.index(id)?)?;
+        match p.state {
+            State::Sent { generation } => Some(generation),
+            State::Waiting { .. } => None,
+        }
     }
 
     fn index(&self, id: RequestId) -> Option<usize> {

@@ -4,9 +4,11 @@
 //! Restoring a snapshot at the same `now` gives the same [`Phase`](crate::token::Phase):
 //! expiry is absolute (unix ms), never "seconds from now".
 
+use super::json::JsonError;
 use crate::oauth::ClientRegistration;
 use crate::secret::Secret;
 use alloc::string::String;
+use zeroize::Zeroizing;
 
 /// The snapshot format this version writes and reads.
 pub const SNAPSHOT_VERSION: u32 = 1;
@@ -43,7 +45,9 @@ pub struct StoredTokens {
     /// Granted scope.
     #[serde(default)]
     pub scope: Option<String>,
-    /// Generation of this token set.
+    /// Generation of this token set in the session that stored it (for the host's
+    /// records: a restored session numbers its credentials afresh, so a stored value
+    /// can never make two credentials share a generation).
     pub generation: u64,
     /// When the refresh window opens (unix ms), jitter included, so that a restored
     /// session is in the same phase at the same `now`.
@@ -66,13 +70,24 @@ pub struct StoredServer {
     pub registration_endpoint: Option<String>,
 }
 
-/// A snapshot could not be read.
+/// A snapshot could not be read. Never quotes the snapshot's content.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SnapshotError {
-    /// Not JSON of the snapshot's shape; the message names the field or position.
-    Malformed(String),
+    /// Not JSON of the snapshot's shape: where, and what was expected.
+    Malformed(JsonError),
     /// Written by a newer version of bearerflow.
     UnsupportedVersion(u32),
+}
+
+impl SnapshotError {
+    /// A stable snake_case code.
+    pub const fn code(&self) -> &'static str {
+        match self {
+            SnapshotError::Malformed(_) => "snapshot_malformed",
+            SnapshotError::UnsupportedVersion(_) => "snapshot_unsupported_version",
+        }
+    }
 }
 
 impl core::fmt::Display for SnapshotError {
@@ -89,17 +104,14 @@ impl core::fmt::Display for SnapshotError {
 impl core::error::Error for SnapshotError {}
 
 impl Snapshot {
-    /// Serialize to JSON.
-    pub fn to_json(&self) -> String {
-        // Serializing these plain structs to a String cannot fail: no maps with
-        // non-string keys, no custom serializers that error.
-        serde_json::to_string(self).unwrap_or_default()
+    /// Serialize to JSON, in a buffer zeroized on drop (the text holds the tokens).
+    pub fn to_json(&self) -> Zeroizing<String> {
+        super::json::to_string(self)
     }
 
     /// Parse JSON written by [`Snapshot::to_json`] (this version or an older one).
     pub fn from_json(json: &[u8]) -> Result<Snapshot, SnapshotError> {
-        let snap: Snapshot = serde_json::from_slice(json)
-            .map_err(|e| SnapshotError::Malformed(alloc::format!("{e}")))?;
+        let snap: Snapshot = super::json::from_slice(json).map_err(SnapshotError::Malformed)?;
         if snap.version > SNAPSHOT_VERSION {
             return Err(SnapshotError::UnsupportedVersion(snap.version));
         }

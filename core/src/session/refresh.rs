@@ -1,0 +1,451 @@
+//! Keeping the credential alive: what work to start, the token endpoint's answers, the
+//! resource's `401` and `403`, and backing off after failures.
+//!
+//! Only an RFC 6749 §5.2 error that says so drops anything: `invalid_grant` the refresh
+//! token, `invalid_client` / `unauthorized_client` the client registration too. Every
+//! other answer that is not tokens (5xx, 429, a proxy's 404 page, a 302, a 408, a body
+//! that is not a token response, a network error, a deadline) is transient: the machine
+//! backs off and tries again, and after [`Policy::max_token_attempts`] fails the waiting
+//! requests with [`RequestError::TokenEndpointUnavailable`], keeping the refresh token.
+//!
+//! [`Policy::max_token_attempts`]: crate::policy::Policy::max_token_attempts
+
+use super::flow::Goal;
+use super::state::{Cred, Fetch, Step, Work};
+use super::{
+    configured_server, Action, Cause, Credential, FetchId, Job, Purpose, RequestError, RequestId,
+    Session, SessionError, State, Verdict,
+};
+use crate::challenge::BearerChallenge;
+use crate::oauth::{self, ErrorCode, TokenError};
+use crate::time::{Millis, Timestamp};
+use crate::token::{Generation, Phase, TokenSet};
+use alloc::boxed::Box;
+use alloc::string::String;
+
+impl Session {
+    /// Start whatever credential work the state calls for, unless work is under way
+    /// (single flight) or a backoff is running. Requests waiting always count;
+    /// proactive work (a due refresh with nobody waiting) starts from input, and from
+    /// the timer only while it has not given up.
+    pub(super) fn kick(&mut self, now: Timestamp, cause: Cause) {
+        if !self.work.is_idle() {
+            return;
+        }
+        let waiting = self.requests.any_waiting();
+        let proactive = cause == Cause::Input || self.proactive;
+        if self.is_helper() {
+            let stale = self.usable(now).is_none();
+            if waiting || (stale && proactive) {
+                self.run_helper(now);
+            }
+            return;
+        }
+        let due = matches!(self.phase(now), Phase::Expiring | Phase::Expired);
+        if !(waiting || (due && proactive)) {
+            return;
+        }
+        if self.can_refresh() {
+            self.start_refresh(now);
+        } else if self.can_refresh_after_discovery() {
+            self.start_authorization(now, None, None, Goal::Refresh);
+        } else if waiting {
+            self.start_authorization(now, None, None, Goal::Authorize);
+        }
+    }
+
+    pub(super) fn run_helper(&mut self, now: Timestamp) {
+        let deadline = now + self.policy().fetch_deadline.max(Millis(1));
+        self.work = Work::Helper { deadline };
+        self.stats.helper_runs += 1;
+        self.actions.push_back(Action::RunHelper);
+    }
+
+    pub(super) fn start_refresh(&mut self, now: Timestamp) {
+        let (Some(set), Some(server), Some(client)) = (self.cred.set(), &self.server, &self.client)
+        else {
+            return;
+        };
+        let Some(rt) = set.refresh_token() else {
+            return;
+        };
+        let resource = oauth::canonical_resource(&self.config.resource_url).ok();
+        let req = oauth::refresh_request(
+            &server.token_endpoint,
+            client,
+            rt,
+            resource.as_deref(),
+            None,
+        );
+        self.stats.refresh_requests += 1;
+        self.fetch(Purpose::Refresh, req, Step::Refresh, now);
+    }
+
+    /// Ask the host for one exchange; it is the session's one piece of work.
+    pub(super) fn fetch(
+        &mut self,
+        purpose: Purpose,
+        request: crate::http::Request,
+        step: Step,
+        now: Timestamp,
+    ) {
+        let id = FetchId(self.next_fetch);
+        self.next_fetch += 1;
+        self.work = Work::Fetch(Box::new(Fetch {
+            id,
+            purpose,
+            sent_at: now,
+            deadline: now + self.policy().fetch_deadline.max(Millis(1)),
+            step,
+        }));
+        self.actions.push_back(Action::Fetch {
+            id,
+            purpose,
+            request: Box::new(request),
+        });
+    }
+
+    /// New tokens from the token endpoint: persist first, then release the waiting.
+    /// `expires_in` counts from `sent_at`, when the token request left: the transit time
+    /// of the response then shortens the token's life in our eyes instead of extending
+    /// it past the server's.
+    pub(super) fn accept_tokens(
+        &mut self,
+        resp: oauth::TokenResponse,
+        sent_at: Timestamp,
+        now: Timestamp,
+    ) {
+        let old = self.cred.set();
+        let refresh = resp
+            .refresh_token
+            .or_else(|| old.and_then(|t| t.refresh_token().cloned()));
+        let scope = resp
+            .scope
+            .or_else(|| old.and_then(|t| t.scope().map(String::from)));
+        // The lifetime counts from when the request left (the server started the clock
+        // no earlier), unless that says the token died in transit: then from when it
+        // arrived (the server started it no later), and the resource is the judge.
+        let base = match resp.expires_in {
+            Some(secs) => {
+                let lifetime = Millis::from_secs(secs);
+                let dead_at = (sent_at + lifetime) - self.config.policy.skew_for(lifetime);
+                if dead_at <= now {
+                    now
+                } else {
+                    sent_at
+                }
+            }
+            None => sent_at,
+        };
+        self.generation = self.generation.next();
+        let set = TokenSet::new(
+            resp.access_token,
+            refresh,
+            resp.expires_in,
+            scope,
+            base,
+            self.generation,
+        );
+        let attempts = self.attempts.refresh;
+        self.install_tokens(set, now);
+        if self.usable(now).is_none() && self.requests.any_waiting() {
+            // The token was already past its (skew-adjusted) expiry when it arrived: a
+            // token endpoint slower than the token's lifetime. Count it as a transient
+            // failure, so the waiting requests get another try after a backoff and a
+            // typed failure when the attempts run out, never a silent stall.
+            self.attempts.refresh = attempts;
+            self.transient(now, None, SessionError::ExpiredOnArrival);
+        }
+    }
+
+    /// The token endpoint's answer to a refresh.
+    pub(super) fn on_refresh_response(
+        &mut self,
+        status: u16,
+        retry_after: Option<Millis>,
+        body: &[u8],
+        sent_at: Timestamp,
+        now: Timestamp,
+    ) {
+        let status_error = SessionError::Status {
+            what: Purpose::Refresh.what(),
+            status,
+        };
+        if status >= 500 || status == 429 {
+            return self.transient(now, retry_after, status_error);
+        }
+        match oauth::parse_token_response(status, body) {
+            Ok(resp) => self.accept_tokens(resp, sent_at, now),
+            // RFC 6749 §5.2 errors come with 400 (401 for client authentication); some
+            // servers send them with 200. An error object with any other status is a
+            // proxy or a gateway talking, not the authorization server.
+            Err(TokenError::Endpoint(e)) if matches!(status, 200..=299 | 400 | 401) => {
+                self.on_refresh_refused(e, retry_after, now)
+            }
+            Err(TokenError::Endpoint(_)) => self.transient(now, retry_after, status_error),
+            Err(e) if (200..300).contains(&status) => {
+                // A 2xx that is not a token response (a captive portal, a proxy page).
+                self.transient(now, retry_after, SessionError::TokenResponse(e))
+            }
+            Err(_) => self.transient(now, retry_after, status_error),
+        }
+    }
+
+    /// The authorization server said no to a refresh (RFC 6749 §5.2).
+    fn on_refresh_refused(
+        &mut self,
+        e: oauth::ErrorResponse,
+        retry_after: Option<Millis>,
+        now: Timestamp,
+    ) {
+        match &e.error {
+            ErrorCode::InvalidGrant => {
+                let cause = SessionError::TokenEndpoint(e);
+                self.record(cause.clone());
+                self.drop_refresh_token(false, now);
+                self.after_refusal(now, cause);
+            }
+            ErrorCode::InvalidClient | ErrorCode::UnauthorizedClient => {
+                let cause = SessionError::TokenEndpoint(e);
+                self.record(cause.clone());
+                self.drop_refresh_token(true, now);
+                self.after_refusal(now, cause);
+            }
+            ErrorCode::Other(code)
+                if code == "temporarily_unavailable" || code == "server_error" =>
+            {
+                self.transient(now, retry_after, SessionError::TokenEndpoint(e))
+            }
+            _ => {
+                // An error that does not revoke anything (invalid_request, invalid_scope,
+                // unsupported_grant_type…): trying again at once would fail the same
+                // way. Fail the waiting, keep the tokens, wait the longest backoff.
+                let cause = SessionError::TokenEndpoint(e);
+                self.record(cause.clone());
+                self.attempts.refresh = 0;
+                self.proactive = false;
+                self.fail_waiting(RequestError::TokenEndpointRejected, Some(cause));
+                let max = self.policy().backoff_max;
+                self.back_off(now, max);
+            }
+        }
+    }
+
+    /// The refresh token is gone: authorize if this session can and someone waits, else
+    /// fail the waiting.
+    fn after_refusal(&mut self, now: Timestamp, cause: SessionError) {
+        if self.can_authorize() {
+            if self.requests.any_waiting() {
+                self.start_authorization(now, None, None, Goal::Authorize);
+            }
+        } else {
+            self.fail_waiting(RequestError::ReauthorizationRequired, Some(cause));
+        }
+    }
+
+    /// A transient token-endpoint failure: back off; after the allowed attempts, fail
+    /// the waiting (the refresh token stays) and wait the longest backoff.
+    pub(super) fn transient(
+        &mut self,
+        now: Timestamp,
+        retry_after: Option<Millis>,
+        error: SessionError,
+    ) {
+        self.record(error.clone());
+        self.attempts.refresh = self.attempts.refresh.saturating_add(1);
+        if self.attempts.refresh >= self.policy().max_token_attempts {
+            self.attempts.refresh = 0;
+            self.proactive = false;
+            self.fail_waiting(RequestError::TokenEndpointUnavailable, Some(error));
+            let max = self.policy().backoff_max;
+            return self.back_off(now, max);
+        }
+        // Every answer that reaches here is transient by the rule above, whatever
+        // its status: the policy's backoff, with the server's Retry-After.
+        let unit = self.entropy.unit();
+        let delay = self
+            .config
+            .policy
+            .backoff(self.attempts.refresh, retry_after, unit);
+        self.back_off(now, delay);
+    }
+
+    /// How long to wait after a failure of an authorization flow or a helper run: the
+    /// policy's exponential backoff (with a server's `Retry-After`) for transient
+    /// errors, the longest one for errors that will not go away by themselves.
+    pub(super) fn next_backoff(
+        &mut self,
+        job: Job,
+        retry_after: Option<Millis>,
+        error: &SessionError,
+    ) -> Millis {
+        let attempts = match job {
+            Job::Flow => {
+                self.attempts.flow = self.attempts.flow.saturating_add(1);
+                self.attempts.flow
+            }
+            Job::Helper => {
+                self.attempts.helper = self.attempts.helper.saturating_add(1);
+                self.attempts.helper
+            }
+        };
+        if !error.is_transient() {
+            return self.policy().backoff_max;
+        }
+        let unit = self.entropy.unit();
+        self.config.policy.backoff(attempts, retry_after, unit)
+    }
+
+    /// Nothing starts before `now + delay`.
+    pub(super) fn back_off(&mut self, now: Timestamp, delay: Millis) {
+        self.work = Work::Backoff {
+            until: now + delay.max(Millis(1)),
+        };
+    }
+
+    /// An exchange ended without a usable answer (network error, deadline, oversized
+    /// body).
+    pub(super) fn on_fetch_failed(
+        &mut self,
+        fetch: Box<Fetch>,
+        error: SessionError,
+        retry_after: Option<Millis>,
+        now: Timestamp,
+    ) {
+        match fetch.step {
+            Step::Refresh => self.transient(now, retry_after, error),
+            Step::Discovery(_) | Step::Registration(_) | Step::Grant => self.fail_flow(error, now),
+        }
+    }
+
+    /// `401` for request `id`, sent with generation `sent`.
+    pub(super) fn on_unauthorized(
+        &mut self,
+        id: RequestId,
+        sent: Generation,
+        challenge: Option<BearerChallenge>,
+        now: Timestamp,
+    ) {
+        let current = self.usable(now);
+        let Some(p) = self.requests.get_mut(id) else {
+            return;
+        };
+        if p.retried {
+            self.fail(id, RequestError::Unauthorized, None);
+            return;
+        }
+        p.retried = true;
+        if let Some(current) = current.filter(|c| sent < *c) {
+            // Stale: answered for an older credential; the current one was never tried
+            // for this request.
+            p.state = State::Sent {
+                generation: current,
+            };
+            self.send(id, current);
+            return;
+        }
+        p.state = State::Waiting { since: now };
+        if sent != Generation::NONE {
+            self.cred.reject(sent);
+        }
+        if self.is_helper() {
+            if self.switch_to_oauth_fallback(&challenge) {
+                self.start_authorization(now, challenge, None, Goal::Authorize);
+            } else {
+                self.kick(now, Cause::Input);
+            }
+            return;
+        }
+        if !self.work.is_idle() {
+            // Single flight: the work under way (or the backoff) serves this request too.
+            return;
+        }
+        if sent != Generation::NONE && self.can_refresh() {
+            self.start_refresh(now);
+        } else if sent != Generation::NONE && self.can_refresh_after_discovery() {
+            self.start_authorization(now, challenge, None, Goal::Refresh);
+        } else {
+            self.start_authorization(now, challenge, None, Goal::Authorize);
+        }
+    }
+
+    /// A helper credential whose fresh output is refused, with OAuth fallback allowed
+    /// and a challenge that points at metadata: switch to OAuth for good.
+    fn switch_to_oauth_fallback(&mut self, challenge: &Option<BearerChallenge>) -> bool {
+        let names_metadata = challenge
+            .as_ref()
+            .is_some_and(|c| c.resource_metadata.is_some());
+        let Credential::HeaderHelper(h) = &self.config.credential else {
+            return false;
+        };
+        let Some(fallback) = h.oauth_fallback.as_ref().filter(|_| names_metadata) else {
+            return false;
+        };
+        let client = fallback.client.clone();
+        let server = configured_server(fallback);
+        self.fallback_active = true;
+        self.cred = Cred::None;
+        self.client = client;
+        self.client_registered = false;
+        self.server = server;
+        true
+    }
+
+    /// `403` with `error="insufficient_scope"` (RFC 6750 §3.1): step up to the union of
+    /// the granted and the challenged scopes (MCP 2025-11-25 "Scope Challenge
+    /// Handling"), then retry once. The same challenge again after a step-up, a scope the
+    /// token already has, or more than `max_step_ups`, fails the request instead.
+    pub(super) fn on_insufficient_scope(
+        &mut self,
+        id: RequestId,
+        c: BearerChallenge,
+        now: Timestamp,
+    ) -> Verdict {
+        let granted = self.cred.set().and_then(|t| t.scope()).unwrap_or("");
+        let required = c.scope.clone().unwrap_or_default();
+        let limit = self.policy().max_scopes;
+        if oauth::scope_tokens(&required).count() > limit as usize {
+            let cause = SessionError::TooManyScopes {
+                what: "the insufficient_scope challenge",
+                limit,
+            };
+            self.fail(id, RequestError::InsufficientScope, Some(Box::new(cause)));
+            return Verdict::Retry;
+        }
+        let already = !required.is_empty() && oauth::scope_covers(granted, &required);
+        let fingerprint = scope_fingerprint(&required);
+        let max = self.policy().max_step_ups;
+        let can = self.can_authorize();
+        let Some(p) = self.requests.get_mut(id) else {
+            return Verdict::Deliver;
+        };
+        let same_again = p.step_ups > 0 && p.step_up_scope == fingerprint;
+        if already || same_again || p.step_ups >= max || !can {
+            self.fail(id, RequestError::InsufficientScope, None);
+            return Verdict::Retry;
+        }
+        p.step_ups += 1;
+        p.step_up_scope = fingerprint;
+        p.state = State::Waiting { since: now };
+        let scope = oauth::scope_union(granted, &required);
+        if self.work.is_idle() {
+            self.start_authorization(now, Some(c), Some(scope), Goal::Authorize);
+        }
+        Verdict::Retry
+    }
+}
+
+/// An order-independent fingerprint of a space-delimited scope (FNV-1a per token,
+/// summed), so a request can remember which challenge it stepped up for without
+/// allocating.
+fn scope_fingerprint(scope: &str) -> u64 {
+    scope
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(|t| {
+            t.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            })
+        })
+        .fold(0u64, u64::wrapping_add)
+}
