@@ -334,12 +334,17 @@ impl Driver {
                 Action::Persist(snapshot) => {
                     let ok = self.store.save(&snapshot).await.is_ok();
                     let tokens = snapshot.tokens.as_ref();
+                    let done = crate::now();
                     self.emit(Event::Persist {
-                        at: crate::now(),
+                        at: done,
                         ok,
                         generation: tokens.map(|t| t.generation),
                         expires_at: tokens.and_then(|t| t.expires_at),
                     });
+                    if !ok {
+                        // Core keeps the tokens and asks again after a backoff.
+                        self.session.handle_persist_failed(done);
+                    }
                 }
                 Action::Authorize { url } => {
                     self.emit(Event::Authorize { at });

@@ -10,6 +10,7 @@
 
 mod bench;
 mod conformance;
+mod schema;
 mod tools;
 
 use std::io::{BufRead, BufReader};
@@ -66,7 +67,7 @@ pub fn root() -> PathBuf {
 
 /// Tally of tests seen in runner output.
 #[derive(Default, Debug, Clone, Copy)]
-struct Tally {
+pub struct Tally {
     passed: u64,
     failed: u64,
     skipped: u64,
@@ -112,7 +113,7 @@ pub fn run(cmd: &mut Command) -> Result<(), String> {
 }
 
 /// Run a command, stream stdout and stderr through, and count test results in them.
-fn run_tally(cmd: &mut Command) -> Result<Tally, String> {
+pub fn run_tally(cmd: &mut Command) -> Result<Tally, String> {
     let shown = format!("{cmd:?}");
     eprintln!("\n==> {shown}");
     let started = Instant::now();
@@ -240,6 +241,7 @@ fn ci(args: &[String]) -> Result<(), String> {
         "--locked",
         "--doc",
     ]))?);
+    add(schema::check()?);
 
     if with_conformance {
         let c = conformance::run(&[])?;

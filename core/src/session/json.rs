@@ -113,8 +113,9 @@ fn syntax_words(e: &serde_json::Error) -> String {
 /// these forms:
 /// - `invalid type: <found>, expected <what>` / `invalid value: <found>, expected …`
 ///   / `invalid length N, expected …`: keep the kind and the expectation (ours);
-/// - `unknown field `<name>`, expected …` / `unknown variant …`: the name is a key the
-///   input chose, not a value; keep it, escaped and capped, so a typo can be found;
+/// - `unknown field `<name>`, expected …`: the name is a key the input chose, not a
+///   value; keep it, escaped and capped, so a typo can be found;
+/// - `unknown variant `<value>`, expected …`: the value goes, the expectation stays;
 /// - `missing field `<name>`` / `duplicate field `<name>``: the name is ours;
 /// - anything else (a custom message): a generic phrase.
 fn data_problem(e: &serde_json::Error) -> String {
@@ -131,20 +132,26 @@ fn data_problem(e: &serde_json::Error) -> String {
             };
         }
     }
-    for kind in ["unknown field", "unknown variant"] {
-        if let Some(rest) = msg.strip_prefix(kind) {
-            let name = between_backticks(rest).unwrap_or("");
-            // What follows the name (", expected `a` or `b`") lists our names.
-            let tail = rest
-                .find('`')
-                .and_then(|i| rest.get(i + 1 + name.len() + 1..))
-                .unwrap_or("");
-            let name = escaped_name(name);
-            return match tail.strip_prefix(", ") {
-                Some(t) => alloc::format!("{kind} `{name}`, {t}"),
-                None => alloc::format!("{kind} `{name}`"),
-            };
-        }
+    // A variant is a value the input chose (it may be anything): keep only what was
+    // expected.
+    if msg.starts_with("unknown variant") {
+        return match msg.find(", expected ") {
+            Some(i) => alloc::format!("unknown variant, expected {}", &msg[i + 11..]),
+            None => String::from("unknown variant"),
+        };
+    }
+    if let Some(rest) = msg.strip_prefix("unknown field") {
+        let name = between_backticks(rest).unwrap_or("");
+        // What follows the name (", expected `a` or `b`") lists our names.
+        let tail = rest
+            .find('`')
+            .and_then(|i| rest.get(i + 1 + name.len() + 1..))
+            .unwrap_or("");
+        let name = escaped_name(name);
+        return match tail.strip_prefix(", ") {
+            Some(t) => alloc::format!("unknown field `{name}`, {t}"),
+            None => alloc::format!("unknown field `{name}`"),
+        };
     }
     for kind in ["missing field", "duplicate field"] {
         if msg.starts_with(kind) {
