@@ -3,18 +3,22 @@
 //! A [`Secret`] never shows its contents in `Debug` or `Display`, and its bytes are
 //! zeroized when it is dropped. Reading it is explicit: [`Secret::expose`].
 
+use alloc::boxed::Box;
 use alloc::string::String;
 use core::fmt;
 use zeroize::Zeroize;
 
 /// A string that must not leak into logs, errors or `Debug` output.
+///
+/// Held as an exactly sized `Box<str>`: no spare capacity to hold stale copies, and two
+/// words instead of three in every session that keeps tokens.
 #[derive(Clone, PartialEq, Eq, Default)]
-pub struct Secret(String);
+pub struct Secret(Box<str>);
 
 impl Secret {
     /// Wrap a secret value.
     pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
+        Secret::from(value.into())
     }
 
     /// The secret text. Call this only where the value must go on the wire or to storage.
@@ -34,14 +38,21 @@ impl Secret {
 }
 
 impl From<String> for Secret {
-    fn from(s: String) -> Secret {
-        Secret(s)
+    fn from(mut s: String) -> Secret {
+        if s.len() == s.capacity() {
+            return Secret(s.into_boxed_str());
+        }
+        // Shrinking would reallocate and free the old buffer unzeroized: copy, then
+        // zeroize the original.
+        let exact = Box::from(s.as_str());
+        s.zeroize();
+        Secret(exact)
     }
 }
 
 impl From<&str> for Secret {
     fn from(s: &str) -> Secret {
-        Secret(String::from(s))
+        Secret(Box::from(s))
     }
 }
 
@@ -71,7 +82,7 @@ impl serde::Serialize for Secret {
 
 impl<'de> serde::Deserialize<'de> for Secret {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
-        String::deserialize(d).map(Secret)
+        String::deserialize(d).map(Secret::from)
     }
 }
 

@@ -9,6 +9,7 @@
 use crate::http::Header;
 use crate::secret::Secret;
 use crate::time::{Millis, Timestamp};
+use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
 use core::fmt;
@@ -116,8 +117,11 @@ pub fn check_token_type(token_type: &str) -> Result<(), UnsupportedTokenType> {
 pub struct TokenSet {
     refresh_token: Option<Secret>,
     received_at: Timestamp,
-    expires_at: Option<Timestamp>,
-    scope: Option<String>,
+    /// Absolute expiry, or `u64::MAX` when unknown (a sentinel rather than an `Option`:
+    /// one word less in every session; lifetimes are clamped to a year, so no real
+    /// expiry is that far).
+    expires_at: Timestamp,
+    scope: Option<Box<str>>,
     generation: Generation,
     /// `Authorization: Bearer <access_token>`, rendered once so that sending a request
     /// copies nothing; the access token is the part after `Bearer `, stored only here.
@@ -163,8 +167,8 @@ impl TokenSet {
         TokenSet {
             refresh_token,
             received_at,
-            expires_at,
-            scope,
+            expires_at: expires_at.unwrap_or(Timestamp(u64::MAX)),
+            scope: scope.map(String::into_boxed_str),
             generation,
             authorization,
         }
@@ -188,12 +192,12 @@ impl TokenSet {
 
     /// Absolute expiry of the access token, if the server said.
     pub fn expires_at(&self) -> Option<Timestamp> {
-        self.expires_at
+        (self.expires_at != Timestamp(u64::MAX)).then_some(self.expires_at)
     }
 
     /// The lifetime the server granted, if it said.
     pub fn lifetime(&self) -> Option<Millis> {
-        self.expires_at.map(|e| e.since(self.received_at))
+        self.expires_at().map(|e| e.since(self.received_at))
     }
 
     /// Granted scope (space-delimited, RFC 6749 §3.3), if the server said.
@@ -223,7 +227,7 @@ impl fmt::Debug for TokenSet {
             .field("authorization", &self.authorization)
             .field("refresh_token", &self.refresh_token)
             .field("received_at", &self.received_at)
-            .field("expires_at", &self.expires_at)
+            .field("expires_at", &self.expires_at())
             .field("scope", &self.scope)
             .field("generation", &self.generation)
             .finish()

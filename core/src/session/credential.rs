@@ -30,7 +30,7 @@ impl Session {
                 if t.rejected {
                     return None;
                 }
-                match t.schedule {
+                match t.schedule() {
                     // Known-expired: never sent while a new token can be had; when none
                     // can, the resource is the judge (its clock may still accept it).
                     Some(s) if now >= s.expired_at && self.can_renew() => None,
@@ -42,15 +42,15 @@ impl Session {
 
     /// A refresh can start now: a refresh token, the server and the client are known.
     pub(super) fn can_refresh(&self) -> bool {
-        self.cred.has_refresh_token() && self.server.is_some() && self.client.is_some()
+        self.cred.has_refresh_token() && self.server().is_some() && self.client().is_some()
     }
 
     /// A refresh token and a client are in hand but the server is not known yet (a
     /// snapshot that kept only the tokens): discovery first, then the refresh.
     pub(super) fn can_refresh_after_discovery(&self) -> bool {
         self.cred.has_refresh_token()
-            && self.server.is_none()
-            && self.client.is_some()
+            && self.server().is_none()
+            && self.client().is_some()
             && self.oauth_config().is_some()
     }
 
@@ -78,8 +78,8 @@ impl Session {
     pub(super) fn can_get_token_directly(&self) -> bool {
         self.oauth_config()
             .is_some_and(|o| o.grant == super::Grant::ClientCredentials)
-            && self.server.is_some()
-            && self.client.is_some()
+            && self.server().is_some()
+            && self.client().is_some()
     }
 
     /// New tokens: from the token endpoint or from the host.
@@ -88,11 +88,7 @@ impl Session {
         let schedule = set
             .expires_at()
             .map(|e| self.config.policy.schedule(set.received_at(), e, jitter));
-        self.cred = Cred::Tokens(TokenCred {
-            set,
-            schedule,
-            rejected: false,
-        });
+        self.cred = Cred::Tokens(TokenCred::new(set, schedule));
         self.credential_changed(now, true);
     }
 
@@ -121,16 +117,15 @@ impl Session {
         let dead = match &mut self.cred {
             Cred::Tokens(t) => {
                 t.set.clear_refresh_token();
-                t.rejected || t.schedule.is_some_and(|s| now >= s.expired_at)
+                t.rejected || t.schedule().is_some_and(|s| now >= s.expired_at)
             }
             _ => false,
         };
         if dead {
             self.cred = Cred::None;
         }
-        if drop_client && self.client_registered {
-            self.client = None;
-            self.client_registered = false;
+        if drop_client {
+            self.drop_registered_client();
         }
         self.push_persist();
     }
@@ -141,10 +136,7 @@ impl Session {
         if matches!(self.cred, Cred::Tokens(_)) {
             self.cred = Cred::None;
         }
-        if self.client_registered {
-            self.client = None;
-            self.client_registered = false;
-        }
+        self.drop_registered_client();
         self.requeue_queued_sends(now);
     }
 
@@ -188,7 +180,7 @@ impl Session {
 
     /// Hand the current state to the host to store, before anything that relies on it.
     pub(super) fn push_persist(&mut self) {
-        self.persist_retry_at = None;
+        self.persist_retry_at = Timestamp(0);
         let snap = self.snapshot();
         self.actions.push_back(Action::Persist(Box::new(snap)));
     }

@@ -215,7 +215,7 @@ impl Session {
             scope_override,
             resource_metadata: None,
         };
-        let known = self.server.as_ref().is_some_and(|s| {
+        let known = self.server().is_some_and(|s| {
             s.metadata.is_some()
                 || self
                     .oauth_config()
@@ -402,8 +402,7 @@ impl Session {
         }
         match oauth::parse_registration_response(status, body) {
             Ok(reg) => {
-                self.client = Some(reg);
-                self.client_registered = true;
+                self.client = super::identity::ClientSlot::Registered(Box::new(reg));
                 self.push_persist();
                 self.authorize_step(plan, now);
             }
@@ -443,13 +442,12 @@ impl Session {
             self.check_endpoint(r)?;
         }
         let changed = self
-            .server
-            .as_ref()
+            .server()
             .is_some_and(|s| !s.issuer.is_empty() && s.issuer != meta.issuer);
         if changed {
             self.drop_server_credentials(now);
         }
-        self.server = Some(Box::new(Server {
+        self.server = super::identity::ServerSlot::Known(Box::new(Server {
             issuer: meta.issuer.clone(),
             token_endpoint,
             authorization_endpoint: meta.authorization_endpoint.clone(),
@@ -461,33 +459,30 @@ impl Session {
 
     /// Pick the client identity: pre-registered, metadata document, or registration.
     fn identity_step(&mut self, plan: Plan, now: Timestamp) {
-        if self.client.is_some() {
+        if self.client().is_some() {
             return self.authorize_step(plan, now);
         }
         let Some(o) = self.oauth_config().cloned() else {
             return self.fail_flow(SessionError::CannotAuthorize, now);
         };
-        if let Some(c) = o.client {
-            self.client = Some(c);
-            self.client_registered = false;
+        if o.client.is_some() {
+            self.client = super::identity::ClientSlot::Configured;
             return self.authorize_step(plan, now);
         }
-        let meta = self.server.as_ref().and_then(|s| s.metadata.as_ref());
+        let meta = self.server().and_then(|s| s.metadata);
         let cimd = meta.is_some_and(|m| m.client_id_metadata_document_supported);
         if let (true, Some(url)) = (cimd, o.client_id_metadata_url.clone()) {
-            self.client = Some(ClientRegistration {
+            self.client = super::identity::ClientSlot::Registered(Box::new(ClientRegistration {
                 client_id: url,
                 client_secret: None,
                 auth_method: ClientAuthMethod::None,
                 client_secret_expires_at: None,
-            });
-            self.client_registered = false;
+            }));
             return self.authorize_step(plan, now);
         }
         let Some(endpoint) = self
-            .server
-            .as_ref()
-            .and_then(|s| s.registration_endpoint.clone())
+            .server()
+            .and_then(|s| s.registration_endpoint.map(String::from))
         else {
             return self.fail_flow(SessionError::NoClientIdentity, now);
         };
@@ -533,9 +528,8 @@ impl Session {
             .or(from_prm)
             .or_else(|| self.oauth_config().and_then(|o| o.scope.clone()));
         let offline = self
-            .server
-            .as_ref()
-            .and_then(|s| s.metadata.as_ref())
+            .server()
+            .and_then(|s| s.metadata)
             .is_some_and(|m| m.scopes_supported.iter().any(|s| s == "offline_access"));
         match (base, offline) {
             (Some(b), true) => Some(oauth::scope_union(&b, "offline_access")),
@@ -545,9 +539,18 @@ impl Session {
     }
 
     fn authorize_step(&mut self, plan: Plan, now: Timestamp) {
-        let (Some(server), Some(client)) = (self.server.clone(), self.client.clone()) else {
+        let (Some(server), Some(client)) = (self.server(), self.client()) else {
             return self.fail_flow(SessionError::NoClientIdentity, now);
         };
+        // What the rest needs, owned (this runs once per authorization).
+        let token_endpoint = String::from(server.token_endpoint);
+        let issuer = String::from(server.issuer);
+        let authorization_endpoint = server.authorization_endpoint.map(String::from);
+        let pkce_s256 = server.metadata.map(oauth::supports_s256);
+        let iss_required = server
+            .metadata
+            .is_some_and(|m| m.authorization_response_iss_parameter_supported);
+        let client = client.clone();
         let resource = oauth::canonical_resource(&self.config.resource_url).ok();
         let scope = self.scope_for(&plan);
         let limit = self.policy().max_scopes;
@@ -563,7 +566,7 @@ impl Session {
         };
         if o.grant == Grant::ClientCredentials {
             let req = oauth::client_credentials_request(
-                &server.token_endpoint,
+                &token_endpoint,
                 &client,
                 scope.as_deref(),
                 resource.as_deref(),
@@ -574,13 +577,10 @@ impl Session {
         let Some(redirect_uri) = o.redirect_uri else {
             return self.fail_flow(SessionError::CannotAuthorize, now);
         };
-        let Some(meta) = server.metadata.as_ref() else {
-            return self.fail_flow(SessionError::PkceUnsupported, now);
-        };
-        if !oauth::supports_s256(meta) {
+        if pkce_s256 != Some(true) {
             return self.fail_flow(SessionError::PkceUnsupported, now);
         }
-        let Some(endpoint) = server.authorization_endpoint.clone() else {
+        let Some(endpoint) = authorization_endpoint else {
             return self.fail_flow(SessionError::MissingEndpoint("authorization_endpoint"), now);
         };
         let pkce = oauth::Pkce::from_entropy(&self.entropy.block());
@@ -607,8 +607,8 @@ impl Session {
             verifier: pkce.verifier,
             redirect_uri,
             deadline: now + self.config.policy.authorization_deadline,
-            issuer: server.issuer.clone(),
-            iss_required: meta.authorization_response_iss_parameter_supported,
+            issuer,
+            iss_required,
         }));
         self.actions.push_back(Action::Authorize { url });
     }
@@ -655,13 +655,13 @@ impl Session {
         let Work::Redirect(a) = core::mem::take(&mut self.work) else {
             return Err(RedirectError::NotAuthorizing);
         };
-        let (Some(server), Some(client)) = (self.server.as_ref(), self.client.as_ref()) else {
+        let (Some(server), Some(client)) = (self.server(), self.client()) else {
             self.fail_flow(SessionError::NoClientIdentity, now);
             return Err(RedirectError::NotAuthorizing);
         };
         let resource = oauth::canonical_resource(&self.config.resource_url).ok();
         let req = oauth::authorization_code_request(
-            &server.token_endpoint,
+            server.token_endpoint,
             client,
             &code,
             &a.verifier,
@@ -694,9 +694,8 @@ impl Session {
                     e.error,
                     oauth::ErrorCode::InvalidClient | oauth::ErrorCode::UnauthorizedClient
                 );
-                if invalid_client && self.client_registered {
-                    self.client = None;
-                    self.client_registered = false;
+                if invalid_client && self.client_is_registered() {
+                    self.drop_registered_client();
                     self.push_persist();
                 }
                 self.fail_flow(SessionError::TokenEndpoint(e), now);

@@ -90,7 +90,9 @@ mod entropy;
 mod error;
 mod flow;
 mod helper;
+mod identity;
 mod json;
+mod queue;
 mod refresh;
 mod requests;
 mod snapshot;
@@ -114,10 +116,10 @@ use crate::secret::Secret;
 use crate::time::{Millis, Timestamp};
 use crate::token::{Generation, Phase, TokenSet};
 use alloc::boxed::Box;
-use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::sync::Arc;
 use entropy::Entropy;
+use identity::{ClientSlot, ServerSlot};
 use requests::{Requests, State};
 use state::{Attempts, Cred, Server, Step, TokenCred, Work};
 use FetchPurpose as Purpose;
@@ -195,22 +197,23 @@ pub struct Session {
     cred: Cred,
     /// The last generation handed out.
     generation: Generation,
-    client: Option<crate::oauth::ClientRegistration>,
-    /// Whether `client` came from this session's own registration (dropped on
-    /// `invalid_client` or an issuer change) rather than from configuration.
-    client_registered: bool,
-    server: Option<Box<Server>>,
+    client: ClientSlot,
+    server: ServerSlot,
     work: Work,
     attempts: Attempts,
     /// Proactive work (an idle refresh, a helper re-run at its TTL) may start from the
     /// timer. Armed by every new credential, disarmed when that work has started or
     /// given up: without input, a session goes quiet.
     proactive: bool,
-    persist_retry_at: Option<Timestamp>,
+    /// When to ask the host again to store a snapshot it failed to store; 0: not due
+    /// (a deadline is always at least 1 ms after some `now`).
+    persist_retry_at: Timestamp,
     requests: Requests,
     next_request: u64,
-    next_fetch: u64,
-    actions: VecDeque<Action>,
+    /// The next fetch id, counted in 32 bits (a fetch id only has to differ from the one
+    /// in flight) to keep the session small.
+    next_fetch: u32,
+    actions: queue::ActionQueue,
     stats: Stats,
     last_error: Option<Box<SessionError>>,
 }
@@ -235,10 +238,12 @@ impl Session {
     /// right away. `config` may be shared by many sessions (`Arc<Config>`).
     pub fn new(config: impl Into<Arc<Config>>, seed: [u8; 32], now: Timestamp) -> Session {
         let config = config.into();
-        let (client, server) = match &config.credential {
-            Credential::OAuth(o) => (o.client.clone(), configured_server(o)),
-            Credential::HeaderHelper(_) => (None, None),
+        let oauth = match &config.credential {
+            Credential::OAuth(o) => Some(o),
+            Credential::HeaderHelper(_) => None,
         };
+        let client = ClientSlot::from_config(oauth);
+        let server = ServerSlot::from_config(oauth);
         let helper = matches!(config.credential, Credential::HeaderHelper(_));
         let mut s = Session {
             config,
@@ -247,16 +252,15 @@ impl Session {
             cred: Cred::None,
             generation: Generation::NONE,
             client,
-            client_registered: false,
             server,
             work: Work::Idle,
             attempts: Attempts::default(),
             proactive: false,
-            persist_retry_at: None,
+            persist_retry_at: Timestamp(0),
             requests: Requests::default(),
             next_request: 1,
             next_fetch: 1,
-            actions: VecDeque::new(),
+            actions: queue::ActionQueue::default(),
             stats: Stats::default(),
             last_error: None,
         };
@@ -277,17 +281,24 @@ impl Session {
     ) -> Session {
         let mut s = Session::new(config, seed, now);
         if let Some(c) = snapshot.client {
-            s.client_registered = s.client.as_ref() != Some(&c);
-            s.client = Some(c);
+            s.set_client(c);
         }
         if let Some(sv) = snapshot.server {
-            s.server = Some(Box::new(Server {
-                issuer: sv.issuer,
-                token_endpoint: sv.token_endpoint,
-                authorization_endpoint: sv.authorization_endpoint,
-                registration_endpoint: sv.registration_endpoint,
-                metadata: None,
-            }));
+            let same_as_configured = s.server().is_some_and(|c| {
+                c.issuer == sv.issuer
+                    && c.token_endpoint == sv.token_endpoint
+                    && sv.authorization_endpoint.is_none()
+                    && sv.registration_endpoint.is_none()
+            });
+            if !same_as_configured {
+                s.server = ServerSlot::Known(Box::new(Server {
+                    issuer: sv.issuer,
+                    token_endpoint: sv.token_endpoint,
+                    authorization_endpoint: sv.authorization_endpoint,
+                    registration_endpoint: sv.registration_endpoint,
+                    metadata: None,
+                }));
+            }
         }
         if let Some(t) = snapshot.tokens {
             // Generations are this session's own count; a stored value is not trusted
@@ -308,11 +319,7 @@ impl Session {
             if let (Some(at), Some(sched)) = (t.refresh_at, schedule.as_mut()) {
                 sched.refresh_at = Timestamp(at).min(sched.expired_at);
             }
-            s.cred = Cred::Tokens(TokenCred {
-                set,
-                schedule,
-                rejected: false,
-            });
+            s.cred = Cred::Tokens(TokenCred::new(set, schedule));
             s.proactive = true;
         }
         s
@@ -340,7 +347,7 @@ impl Session {
                     Phase::Fresh
                 }
             }
-            Cred::Tokens(t) => match t.schedule {
+            Cred::Tokens(t) => match t.schedule() {
                 _ if t.rejected => Phase::Expired,
                 None => Phase::Fresh,
                 Some(s) if now >= s.expired_at => Phase::Expired,
@@ -402,14 +409,14 @@ impl Session {
                 expires_at: t.set.expires_at().map(|e| e.0),
                 scope: t.set.scope().map(String::from),
                 generation: t.set.generation().0,
-                refresh_at: t.schedule.map(|s| s.refresh_at.0),
+                refresh_at: t.schedule().map(|s| s.refresh_at.0),
             }),
-            client: self.client.clone(),
-            server: self.server.as_ref().map(|s| StoredServer {
-                issuer: s.issuer.clone(),
-                token_endpoint: s.token_endpoint.clone(),
-                authorization_endpoint: s.authorization_endpoint.clone(),
-                registration_endpoint: s.registration_endpoint.clone(),
+            client: self.client().cloned(),
+            server: self.server().map(|s| StoredServer {
+                issuer: String::from(s.issuer),
+                token_endpoint: String::from(s.token_endpoint),
+                authorization_endpoint: s.authorization_endpoint.map(String::from),
+                registration_endpoint: s.registration_endpoint.map(String::from),
             }),
         }
     }
@@ -679,7 +686,7 @@ impl Session {
             .config
             .policy
             .backoff(self.attempts.persist, None, self.entropy.unit());
-        self.persist_retry_at = Some(now + delay.max(Millis(1)));
+        self.persist_retry_at = now + delay.max(Millis(1));
         self.record(SessionError::PersistFailed);
     }
 
@@ -769,16 +776,4 @@ impl Session {
 enum Job {
     Flow,
     Helper,
-}
-
-/// The authorization server as configuration describes it, when it does.
-fn configured_server(o: &OAuthConfig) -> Option<Box<Server>> {
-    let token_endpoint = o.token_endpoint.clone()?;
-    Some(Box::new(Server {
-        issuer: o.issuer.clone().unwrap_or_default(),
-        token_endpoint,
-        authorization_endpoint: None,
-        registration_endpoint: None,
-        metadata: None,
-    }))
 }

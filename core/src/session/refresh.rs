@@ -13,8 +13,8 @@
 use super::flow::Goal;
 use super::state::{Cred, Fetch, Step, Work};
 use super::{
-    configured_server, Action, Cause, Credential, FetchId, Job, Purpose, RequestError, RequestId,
-    Session, SessionError, State, Verdict,
+    Action, Cause, Credential, FetchId, Job, Purpose, RequestError, RequestId, Session,
+    SessionError, State, Verdict,
 };
 use crate::challenge::BearerChallenge;
 use crate::oauth::{self, ErrorCode, TokenError};
@@ -62,7 +62,8 @@ impl Session {
     }
 
     pub(super) fn start_refresh(&mut self, now: Timestamp) {
-        let (Some(set), Some(server), Some(client)) = (self.cred.set(), &self.server, &self.client)
+        let (Some(set), Some(server), Some(client)) =
+            (self.cred.set(), self.server(), self.client())
         else {
             return;
         };
@@ -89,8 +90,8 @@ impl Session {
         step: Step,
         now: Timestamp,
     ) {
-        let id = FetchId(self.next_fetch);
-        self.next_fetch += 1;
+        let id = FetchId(u64::from(self.next_fetch));
+        self.next_fetch = self.next_fetch.wrapping_add(1).max(1);
         self.work = Work::Fetch(Box::new(Fetch {
             id,
             purpose,
@@ -378,16 +379,12 @@ impl Session {
         let Credential::HeaderHelper(h) = &self.config.credential else {
             return false;
         };
-        let Some(fallback) = h.oauth_fallback.as_ref().filter(|_| names_metadata) else {
+        if h.oauth_fallback.is_none() || !names_metadata {
             return false;
-        };
-        let client = fallback.client.clone();
-        let server = configured_server(fallback);
+        }
         self.fallback_active = true;
         self.cred = Cred::None;
-        self.client = client;
-        self.client_registered = false;
-        self.server = server;
+        self.reset_identity();
         true
     }
 
@@ -437,15 +434,16 @@ impl Session {
 
 /// An order-independent fingerprint of a space-delimited scope (FNV-1a per token,
 /// summed), so a request can remember which challenge it stepped up for without
-/// allocating.
-fn scope_fingerprint(scope: &str) -> u64 {
+/// allocating. A collision only makes a different challenge count as the same one,
+/// which fails the request instead of stepping up again: never a loop.
+fn scope_fingerprint(scope: &str) -> u32 {
     scope
         .split(' ')
         .filter(|s| !s.is_empty())
         .map(|t| {
-            t.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            t.bytes().fold(0x811c_9dc5u32, |h, b| {
+                (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
             })
         })
-        .fold(0u64, u64::wrapping_add)
+        .fold(0u32, u32::wrapping_add)
 }

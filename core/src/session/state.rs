@@ -27,10 +27,32 @@ pub(crate) enum Cred {
 /// OAuth tokens with the moments that matter for them.
 pub(crate) struct TokenCred {
     pub(crate) set: TokenSet,
-    /// `None` when the lifetime is unknown (only a `401` tells).
-    pub(crate) schedule: Option<Schedule>,
+    /// The schedule, or [`NO_SCHEDULE`] when the lifetime is unknown (only a `401`
+    /// tells): a sentinel rather than an `Option`, to keep a word out of every session.
+    sched: Schedule,
     /// The resource answered `401` to this generation.
     pub(crate) rejected: bool,
+}
+
+/// "No schedule": an expiry no token has (lifetimes are clamped to a year).
+const NO_SCHEDULE: Schedule = Schedule {
+    refresh_at: Timestamp(u64::MAX),
+    expired_at: Timestamp(u64::MAX),
+};
+
+impl TokenCred {
+    pub(crate) fn new(set: TokenSet, schedule: Option<Schedule>) -> TokenCred {
+        TokenCred {
+            set,
+            sched: schedule.unwrap_or(NO_SCHEDULE),
+            rejected: false,
+        }
+    }
+
+    /// When the token is due a refresh and when it is expired, if its lifetime is known.
+    pub(crate) fn schedule(&self) -> Option<Schedule> {
+        (self.sched != NO_SCHEDULE).then_some(self.sched)
+    }
 }
 
 /// Headers printed by the header helper.

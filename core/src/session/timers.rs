@@ -33,7 +33,10 @@ impl Session {
             TimeoutReason::WaitDeadline,
         );
         consider(self.proactive_deadline(), self.proactive_reason());
-        consider(self.persist_retry_at, TimeoutReason::PersistRetry);
+        consider(
+            (self.persist_retry_at != Timestamp(0)).then_some(self.persist_retry_at),
+            TimeoutReason::PersistRetry,
+        );
         best
     }
 
@@ -52,7 +55,7 @@ impl Session {
             Cred::Tokens(t)
                 if self.config.policy.refresh_when_idle && !t.rejected && self.can_refresh() =>
             {
-                t.schedule.map(|s| s.refresh_at)
+                t.schedule().map(|s| s.refresh_at)
             }
             _ => None,
         }
