@@ -8,19 +8,15 @@
 use super::Action;
 use alloc::collections::VecDeque;
 
+#[derive(Default)]
 pub(crate) enum ActionQueue {
     /// Nothing queued, and no buffer.
+    #[default]
     Empty,
     /// One action queued, no buffer.
     One(Action),
     /// A buffer (possibly empty), once more than one action was queued at a time.
     Many(VecDeque<Action>),
-}
-
-impl Default for ActionQueue {
-    fn default() -> ActionQueue {
-        ActionQueue::Empty
-    }
 }
 
 impl ActionQueue {
