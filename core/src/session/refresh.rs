@@ -72,7 +72,7 @@ impl Session {
         };
         let resource = oauth::canonical_resource(&self.config.resource_url).ok();
         let req = oauth::refresh_request(
-            &server.token_endpoint,
+            server.token_endpoint,
             client,
             rt,
             resource.as_deref(),
