@@ -62,16 +62,22 @@ mod driver;
 mod error;
 mod events;
 mod helper;
+pub mod limits;
 pub mod mcp;
 mod middleware;
+mod redact;
+mod reply;
 mod store;
 
 pub use authorize::{AuthorizeError, Authorizer, HeadlessFollow, LoopbackBrowser, NoAuthorize};
-pub use client::{BuildError, Client, ClientBuilder};
+pub use client::{
+    resource_redirect_policy, BuildError, Client, ClientBuilder, MAX_RESOURCE_REDIRECTS,
+};
 pub use driver::Status;
-pub use error::Error;
+pub use error::{Error, RedirectRefused};
 pub use events::Event;
 pub use helper::{CommandHelper, HelperError, HelperRunner};
+pub use limits::{Limit, LimitExceeded, Stage};
 pub use middleware::BearerflowMiddleware;
 pub use store::{JsonFileStore, MemoryStore, Store, StoreError};
 
