@@ -69,7 +69,10 @@ mod redact;
 mod reply;
 mod store;
 
-pub use authorize::{AuthorizeError, Authorizer, HeadlessFollow, LoopbackBrowser, NoAuthorize};
+pub use authorize::{
+    AuthorizeError, Authorizer, HeadlessFollow, LoopbackBrowser, NoAuthorize,
+    MAX_AUTHORIZATION_REDIRECTS,
+};
 pub use client::{
     resource_redirect_policy, BuildError, Client, ClientBuilder, MAX_RESOURCE_REDIRECTS,
 };
