@@ -50,6 +50,20 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Servers that misbehave
+//!
+//! A resource server cannot make a request cost more than the session's
+//! [`Policy`](bearerflow::policy::Policy) allows: headers within `resource_deadline`, a
+//! body within `max_resource_body` (and the same deadline), a `text/event-stream` within
+//! `max_stream_event` per event and `stream_idle_timeout` between events. Each exceeded
+//! limit is an [`Error::Limit`] naming the limit and the request ([`limits`]). A
+//! credential never follows a redirect to another origin ([`resource_redirect_policy`],
+//! [`Error::Redirect`]). Text a server controls reaches errors through
+//! [`bearerflow::text`] (terminal controls escaped, length capped), and text quoted from a
+//! response never holds the credential its request carried. A redirect whose `state` is
+//! not the request's never reaches the session: [`LoopbackBrowser`] turns it away and keeps
+//! waiting, [`HeadlessFollow`] fails at once.
+//!
 //! For MCP servers, [`mcp::McpClient`] does `initialize`, `tools/list` and `tools/call`
 //! over Streamable HTTP through a `Client`. For code already built on
 //! `reqwest-middleware`, add [`BearerflowMiddleware`].
