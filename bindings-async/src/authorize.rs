@@ -4,20 +4,49 @@
 //! authorizer only transports.
 //!
 //! - [`LoopbackBrowser`]: prints the URL (and opens a browser if asked), then captures
-//!   the redirect on a 127.0.0.1 listener (RFC 8252 §7.3, loopback redirection).
+//!   the redirect on a 127.0.0.1 listener (RFC 8252 §7.3, loopback redirection). A
+//!   redirect whose `state` is not the request's (RFC 6749 §10.12: forged by any local
+//!   process, or stale) is answered with an error page and reported at once, and the
+//!   listener keeps waiting for the genuine one until its deadline.
 //! - [`HeadlessFollow`]: GETs the URL without following redirects and hands over the
 //!   `Location` of the `3xx` (for tests and machines against an auto-approving server).
+//!   Each hop is checked as the first request was (https unless loopback, same origin
+//!   as the authorization endpoint), at most [`MAX_AUTHORIZATION_REDIRECTS`] of them; a
+//!   redirect with the wrong `state` fails at once.
+//!
+//! Both read the `state` of the redirect and of the authorization request with core's
+//! parser and compare them with core's check ([`RedirectParams::verify`]), so that a
+//! forged redirect never reaches, and never ends, the session's flow.
 //! - [`NoAuthorize`]: for hosts that cannot authorize. Such hosts should also leave
 //!   `OAuthConfig::redirect_uri` unset, so that the session itself knows it cannot
 //!   authorize and fails waiting requests at once with `ReauthorizationRequired`.
 
 use async_trait::async_trait;
+use bearerflow::oauth::{self, RedirectParams};
+use bearerflow::policy::Policy;
+use bearerflow::text::Sanitized;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
 use url::Url;
 
+/// Requests [`HeadlessFollow`] makes for one authorization: the authorization URL and
+/// at most this many redirects on the authorization server after it.
+pub const MAX_AUTHORIZATION_REDIRECTS: usize = 4;
+
+/// Connections the loopback listener serves at once; more wait in the accept queue.
+/// A local process that opens connections and sends nothing cannot hold the genuine
+/// redirect out for longer than the head-read timeout.
+const LISTENER_CONNECTIONS: usize = 16;
+
+/// How long one connection to the loopback listener has to send its request head.
+const HEAD_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest request head the loopback listener reads.
+const MAX_HEAD: usize = 16 * 1024;
 /// An authorizer could not bring back a redirect.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -37,8 +66,34 @@ pub enum AuthorizeError {
         /// The status it answered with.
         status: u16,
     },
-    /// The authorization endpoint could not be reached.
+    /// The authorization endpoint could not be reached (the cause, from the whole
+    /// error chain).
     Http(String),
+    /// The authorization endpoint did not answer within the deadline.
+    EndpointTimeout(Duration),
+    /// The redirect's `state` is missing or not the authorization request's: a forged
+    /// or stale redirect (RFC 6749 §10.12). It was not handed to the session.
+    StateMismatch,
+    /// The redirect URL's query cannot be read (bad encoding, a repeated parameter).
+    MalformedRedirect(String),
+    /// A redirect leads to plain `http` on a host that is not loopback (OAuth 2.1
+    /// §1.5): the same rule as for every endpoint, re-checked on each hop.
+    InsecureRedirect {
+        /// The origin it led to.
+        to: String,
+    },
+    /// A redirect leads away from the authorization server, and not to the redirect
+    /// URI: an unattended follower has no business there.
+    OffsiteRedirect {
+        /// The origin it led to.
+        to: String,
+    },
+    /// The authorization server redirected more than [`MAX_AUTHORIZATION_REDIRECTS`]
+    /// times without reaching the redirect URI.
+    TooManyRedirects {
+        /// How many redirects were followed.
+        max: usize,
+    },
 }
 
 impl fmt::Display for AuthorizeError {
@@ -59,8 +114,97 @@ impl fmt::Display for AuthorizeError {
                 f,
                 "the authorization endpoint answered HTTP {status}, not a redirect"
             ),
-            AuthorizeError::Http(e) => write!(f, "authorization endpoint: {e}"),
+            AuthorizeError::Http(e) => {
+                write!(f, "authorization endpoint: {}", Sanitized::quoted(e))
+            }
+            AuthorizeError::EndpointTimeout(d) => write!(
+                f,
+                "the authorization endpoint did not answer within {} ms",
+                d.as_millis()
+            ),
+            AuthorizeError::StateMismatch => f.write_str(
+                "a redirect came back with a state that is not the request's (forged or stale, RFC 6749 §10.12)",
+            ),
+            AuthorizeError::MalformedRedirect(e) => {
+                write!(f, "the redirect URL cannot be read: {}", Sanitized::quoted(e))
+            }
+            AuthorizeError::InsecureRedirect { to } => write!(
+                f,
+                "refused a redirect to plain http on {}: only loopback hosts may be reached without TLS",
+                Sanitized::quoted(to)
+            ),
+            AuthorizeError::OffsiteRedirect { to } => write!(
+                f,
+                "refused a redirect to {}, which is neither the authorization server nor the redirect URI",
+                Sanitized::quoted(to)
+            ),
+            AuthorizeError::TooManyRedirects { max } => write!(
+                f,
+                "the authorization server redirected more than {max} times without reaching the redirect URI"
+            ),
         }
+    }
+}
+
+impl AuthorizeError {
+    /// A stable snake_case code for this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthorizeError::Unsupported => "unsupported",
+            AuthorizeError::BadAuthorizationUrl(_) => "bad_authorization_url",
+            AuthorizeError::UnsupportedRedirectUri(_) => "unsupported_redirect_uri",
+            AuthorizeError::Listener(_) => "listener",
+            AuthorizeError::Timeout(_) => "timeout",
+            AuthorizeError::NoRedirect { .. } => "no_redirect",
+            AuthorizeError::Http(_) => "http",
+            AuthorizeError::EndpointTimeout(_) => "endpoint_timeout",
+            AuthorizeError::StateMismatch => "state_mismatch",
+            AuthorizeError::MalformedRedirect(_) => "malformed_redirect",
+            AuthorizeError::InsecureRedirect { .. } => "insecure_redirect",
+            AuthorizeError::OffsiteRedirect { .. } => "offsite_redirect",
+            AuthorizeError::TooManyRedirects { .. } => "too_many_redirects",
+        }
+    }
+}
+
+/// The cause of a `reqwest` failure, from the whole chain (reqwest's own message,
+/// "error sending request", hides it), without the URL.
+pub(crate) fn error_chain(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut next = std::error::Error::source(&e);
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
+}
+
+/// Whether the redirect `callback` answers the authorization request
+/// `authorization_url`: its `state` is the one core put in the request.
+///
+/// Both URLs are read with core's [`oauth::parse_redirect`], and the comparison is
+/// core's own ([`RedirectParams::verify`], constant time), so this is the session's
+/// rule, applied before the redirect is handed over: a forged redirect must neither
+/// end nor disturb the real flow. Only the `state` is judged here (the `iss` is passed
+/// as expected, and `error`/`code` are the session's business).
+pub(crate) fn check_state(authorization_url: &str, callback: &str) -> Result<(), AuthorizeError> {
+    let got = oauth::parse_redirect(callback)
+        .map_err(|e| AuthorizeError::MalformedRedirect(e.to_string()))?;
+    let Some(expected) = oauth::parse_redirect(authorization_url)
+        .ok()
+        .and_then(|p: RedirectParams| p.state)
+    else {
+        // A request without a state (not one core builds): nothing to compare.
+        return Ok(());
+    };
+    let iss = got.iss.clone().unwrap_or_default();
+    match got.verify(&expected, &iss, false) {
+        Err(oauth::AuthorizeError::StateMismatch | oauth::AuthorizeError::MissingState) => {
+            Err(AuthorizeError::StateMismatch)
+        }
+        _ => Ok(()),
     }
 }
 
@@ -120,12 +264,27 @@ const CLOSE_PAGE: &str =
 /// authorization starts ([`LoopbackBrowser::new`]), or bind a free port up front with
 /// [`LoopbackBrowser::bind`] and configure the session with
 /// [`redirect_uri`](LoopbackBrowser::redirect_uri).
-#[derive(Debug)]
 pub struct LoopbackBrowser {
     open_browser: bool,
     timeout: Duration,
     prebound: tokio::sync::Mutex<Option<TcpListener>>,
     redirect_uri: Option<String>,
+    on_rejected: Arc<dyn Fn(&AuthorizeError) + Send + Sync>,
+}
+
+impl fmt::Debug for LoopbackBrowser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoopbackBrowser")
+            .field("open_browser", &self.open_browser)
+            .field("timeout", &self.timeout)
+            .field("redirect_uri", &self.redirect_uri)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The default report of a rejected redirect: one sanitized line on standard error.
+fn report_rejected(e: &AuthorizeError) {
+    eprintln!("bearerflow: ignored a redirect: {e}; still waiting for the genuine one");
 }
 
 impl Default for LoopbackBrowser {
@@ -135,15 +294,28 @@ impl Default for LoopbackBrowser {
 }
 
 impl LoopbackBrowser {
-    /// Print only (no browser is started), bind when authorization starts, wait up to
-    /// five minutes.
+    /// Print only (no browser is started), bind when authorization starts, wait as
+    /// long as the default policy's `authorization_deadline` (five minutes).
     pub fn new() -> LoopbackBrowser {
         LoopbackBrowser {
             open_browser: false,
-            timeout: Duration::from_secs(300),
+            timeout: Duration::from_millis(Policy::default().authorization_deadline.0),
             prebound: tokio::sync::Mutex::new(None),
             redirect_uri: None,
+            on_rejected: Arc::new(report_rejected),
         }
+    }
+
+    /// Called, at once, for each redirect the listener turns away because its `state`
+    /// is not the request's ([`AuthorizeError::StateMismatch`]) or its query cannot be
+    /// read ([`AuthorizeError::MalformedRedirect`]); the listener goes on waiting.
+    /// The default prints one line on standard error.
+    pub fn on_rejected(
+        mut self,
+        report: impl Fn(&AuthorizeError) + Send + Sync + 'static,
+    ) -> LoopbackBrowser {
+        self.on_rejected = Arc::new(report);
+        self
     }
 
     /// Bind 127.0.0.1 on a free port now; the redirect URI is
@@ -199,42 +371,100 @@ impl LoopbackBrowser {
         }
     }
 
-    async fn capture(listener: &TcpListener, redirect: &Url) -> Result<String, AuthorizeError> {
-        let want_path = redirect.path().to_string();
+    /// Serve the listener until a redirect to the redirect URI's path carries the
+    /// request's `state`. Connections are served concurrently (up to
+    /// [`LISTENER_CONNECTIONS`]), so a silent one cannot hold the genuine redirect out.
+    async fn capture(
+        &self,
+        listener: &TcpListener,
+        redirect: &Url,
+        authorization_url: &str,
+    ) -> Result<String, AuthorizeError> {
+        let want_path: Arc<str> = redirect.path().into();
+        let origin: Arc<str> = redirect.origin().ascii_serialization().into();
+        let authorization_url: Arc<str> = authorization_url.into();
+        let mut serving = JoinSet::new();
         loop {
-            let (mut stream, _) = listener
-                .accept()
-                .await
-                .map_err(|e| AuthorizeError::Listener(e.to_string()))?;
-            let head =
-                match tokio::time::timeout(Duration::from_secs(10), read_head(&mut stream)).await {
-                    Ok(Some(h)) => h,
-                    _ => continue,
-                };
-            let target = request_target(&head);
-            let path = target.as_deref().map(|t| t.split('?').next().unwrap_or(""));
-            if path != Some(want_path.as_str()) {
-                let _ = stream
-                    .write_all(
-                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                    )
-                    .await;
-                continue;
+            tokio::select! {
+                accepted = listener.accept(), if serving.len() < LISTENER_CONNECTIONS => {
+                    let (stream, _) =
+                        accepted.map_err(|e| AuthorizeError::Listener(e.to_string()))?;
+                    serving.spawn(serve_callback(
+                        stream,
+                        Arc::clone(&want_path),
+                        Arc::clone(&origin),
+                        Arc::clone(&authorization_url),
+                    ));
+                }
+                Some(done) = serving.join_next() => match done {
+                    Ok(Callback::Accepted(url)) => return Ok(url),
+                    Ok(Callback::Rejected(e)) => (self.on_rejected)(&e),
+                    Ok(Callback::Ignored) | Err(_) => {}
+                },
             }
-            let response = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{CLOSE_PAGE}",
-                CLOSE_PAGE.len()
-            );
-            let _ = stream.write_all(response.as_bytes()).await;
-            let _ = stream.shutdown().await;
-            let origin = redirect.origin().ascii_serialization();
-            return Ok(format!("{origin}{}", target.unwrap_or_default()));
         }
     }
 }
 
-/// Read an HTTP request head (up to 16 KiB).
-async fn read_head(stream: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+/// What one connection to the loopback listener came to.
+enum Callback {
+    /// The redirect for this request (full URL).
+    Accepted(String),
+    /// A redirect to the right path that is not this request's.
+    Rejected(AuthorizeError),
+    /// Anything else (another path, not HTTP, silence).
+    Ignored,
+}
+
+const REJECTED_PAGE: &str =
+    "<!doctype html><html><head><meta charset=\"utf-8\"><title>bearerflow</title></head>\
+<body style=\"font-family: sans-serif\"><h1>This redirect was not accepted</h1>\
+<p>It does not answer the authorization request in progress (its state does not match). \
+The application is still waiting for the genuine one.</p></body></html>";
+
+async fn respond(stream: &mut TcpStream, status: &str, page: &str) {
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{page}",
+        page.len()
+    );
+    let _ = stream.write_all(response.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+/// Serve one connection to the loopback listener.
+async fn serve_callback(
+    mut stream: TcpStream,
+    want_path: Arc<str>,
+    origin: Arc<str>,
+    authorization_url: Arc<str>,
+) -> Callback {
+    let head = match tokio::time::timeout(HEAD_READ_TIMEOUT, read_head(&mut stream)).await {
+        Ok(Some(h)) => h,
+        _ => return Callback::Ignored,
+    };
+    let target = request_target(&head);
+    let path = target.as_deref().map(|t| t.split('?').next().unwrap_or(""));
+    if path != Some(&*want_path) {
+        let _ = stream
+            .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .await;
+        return Callback::Ignored;
+    }
+    let url = format!("{origin}{}", target.unwrap_or_default());
+    match check_state(&authorization_url, &url) {
+        Ok(()) => {
+            respond(&mut stream, "200 OK", CLOSE_PAGE).await;
+            Callback::Accepted(url)
+        }
+        Err(e) => {
+            respond(&mut stream, "400 Bad Request", REJECTED_PAGE).await;
+            Callback::Rejected(e)
+        }
+    }
+}
+
+/// Read an HTTP request head (up to [`MAX_HEAD`] bytes).
+async fn read_head(stream: &mut TcpStream) -> Option<Vec<u8>> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     loop {
@@ -246,7 +476,7 @@ async fn read_head(stream: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
         if buf.windows(4).any(|w| w == b"\r\n\r\n") {
             return Some(buf);
         }
-        if buf.len() > 16 * 1024 {
+        if buf.len() > MAX_HEAD {
             return None;
         }
     }
@@ -285,7 +515,7 @@ impl Authorizer for LoopbackBrowser {
         if self.open_browser {
             LoopbackBrowser::launch(url);
         }
-        let result = tokio::time::timeout(self.timeout, Self::capture(&listener, &redirect))
+        let result = tokio::time::timeout(self.timeout, self.capture(&listener, &redirect, url))
             .await
             .unwrap_or(Err(AuthorizeError::Timeout(self.timeout)));
         if slot.is_none() && self.redirect_uri.is_some() {
@@ -297,25 +527,49 @@ impl Authorizer for LoopbackBrowser {
 }
 
 /// GETs the authorization URL without following redirects and returns the `Location`
-/// of the `3xx` that points at the redirect URI (following at most four intermediate
-/// redirects on the authorization server). For tests and unattended machines against an
-/// authorization server that approves without a user (the testbed does).
+/// of the `3xx` that points at the redirect URI, following at most
+/// [`MAX_AUTHORIZATION_REDIRECTS`] redirects on the authorization server before it.
+/// For tests and unattended machines against an authorization server that approves
+/// without a user (the testbed does).
+///
+/// Every hop is held to the rules the first request passed: `https`, or `http` to a
+/// loopback host ([`oauth::check_endpoint`]), and the authorization endpoint's origin;
+/// each request has the policy's `fetch_deadline`. The redirect to the redirect URI
+/// must carry the request's `state` ([`AuthorizeError::StateMismatch`] at once
+/// otherwise). Each failure is its own [`AuthorizeError`].
 #[derive(Debug, Clone)]
 pub struct HeadlessFollow {
     http: reqwest::Client,
+    deadline: Duration,
 }
 
 impl HeadlessFollow {
-    /// A follower with its own HTTP client (no redirects, 30-second timeout).
+    /// A follower with its own HTTP client (no redirects; the default policy's
+    /// `fetch_deadline` per request).
     pub fn new() -> Result<HeadlessFollow, AuthorizeError> {
+        HeadlessFollow::with_policy(&Policy::default())
+    }
+
+    /// A follower whose requests have `policy.fetch_deadline`.
+    pub fn with_policy(policy: &Policy) -> Result<HeadlessFollow, AuthorizeError> {
         crate::install_crypto_provider();
+        let deadline = Duration::from_millis(policy.fetch_deadline.0);
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(30))
+            .timeout(deadline)
             .build()
-            .map_err(|e| AuthorizeError::Http(e.to_string()))?;
-        Ok(HeadlessFollow { http })
+            .map_err(|e| AuthorizeError::Http(error_chain(e)))?;
+        Ok(HeadlessFollow { http, deadline })
     }
+}
+
+/// Whether `url` is the redirect URI (scheme, host, port and path; the query is the
+/// answer).
+fn is_redirect_target(url: &Url, redirect: &Url) -> bool {
+    url.scheme() == redirect.scheme()
+        && url.host_str() == redirect.host_str()
+        && url.port_or_known_default() == redirect.port_or_known_default()
+        && url.path() == redirect.path()
 }
 
 #[async_trait]
@@ -324,19 +578,25 @@ impl Authorizer for HeadlessFollow {
         let redirect = redirect_uri_of(url)?;
         let mut current =
             Url::parse(url).map_err(|e| AuthorizeError::BadAuthorizationUrl(e.to_string()))?;
-        for _ in 0..5 {
-            let resp = self
-                .http
-                .get(current.clone())
-                .send()
-                .await
-                .map_err(|e| AuthorizeError::Http(e.without_url().to_string()))?;
+        oauth::check_endpoint(current.as_str())
+            .map_err(|e| AuthorizeError::BadAuthorizationUrl(e.to_string()))?;
+        let server = current.origin();
+        for _ in 0..=MAX_AUTHORIZATION_REDIRECTS {
+            let resp = self.http.get(current.clone()).send().await.map_err(|e| {
+                if e.is_timeout() {
+                    AuthorizeError::EndpointTimeout(self.deadline)
+                } else {
+                    AuthorizeError::Http(error_chain(e))
+                }
+            })?;
             let status = resp.status();
             let location = resp
                 .headers()
                 .get(reqwest::header::LOCATION)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
+            // The body is not read: only the status and `Location` matter.
+            drop(resp);
             let Some(location) = location.filter(|_| status.is_redirection()) else {
                 return Err(AuthorizeError::NoRedirect {
                     status: status.as_u16(),
@@ -344,14 +604,28 @@ impl Authorizer for HeadlessFollow {
             };
             let next = current
                 .join(&location)
-                .map_err(|e| AuthorizeError::Http(format!("bad Location: {e}")))?;
-            let same_target = next.origin() == redirect.origin() && next.path() == redirect.path();
-            if same_target || next.scheme() != "http" && next.scheme() != "https" {
+                .map_err(|e| AuthorizeError::MalformedRedirect(format!("Location: {e}")))?;
+            if is_redirect_target(&next, &redirect) {
+                check_state(url, next.as_str())?;
                 return Ok(next.to_string());
+            }
+            let to = next.origin().ascii_serialization();
+            if let Err(e) = oauth::check_endpoint(next.as_str()) {
+                return Err(match e {
+                    oauth::DiscoveryError::Insecure { .. } => {
+                        AuthorizeError::InsecureRedirect { to }
+                    }
+                    other => AuthorizeError::MalformedRedirect(other.to_string()),
+                });
+            }
+            if next.origin() != server {
+                return Err(AuthorizeError::OffsiteRedirect { to });
             }
             current = next;
         }
-        Err(AuthorizeError::Http("too many redirects".into()))
+        Err(AuthorizeError::TooManyRedirects {
+            max: MAX_AUTHORIZATION_REDIRECTS,
+        })
     }
 }
 
@@ -409,10 +683,15 @@ mod tests {
 
     #[tokio::test]
     async fn loopback_captures_the_redirect_and_answers_the_browser() {
-        let browser = LoopbackBrowser::bind("/callback").await.unwrap();
+        let rejected = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = Arc::clone(&rejected);
+        let browser = LoopbackBrowser::bind("/callback")
+            .await
+            .unwrap()
+            .on_rejected(move |e| seen.lock().unwrap().push(e.clone()));
         let redirect = browser.redirect_uri().unwrap().to_string();
         let auth = format!(
-            "https://as.example.com/authorize?redirect_uri={}",
+            "https://as.example.com/authorize?state=good-state&redirect_uri={}",
             url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
         );
         let task = tokio::spawn(async move { browser.authorize(&auth).await });
@@ -426,15 +705,64 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(r.status(), 404);
+        // A forged redirect (any local process can send one): refused at once, and
+        // the listener keeps waiting; so does one without a state, or unreadable.
+        for forged in [
+            "code=evil&state=bad",
+            "code=evil",
+            "state=good-state&state=x",
+        ] {
+            let r = http
+                .get(format!("{redirect}?{forged}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 400, "{forged}");
+            assert!(r.text().await.unwrap().contains("not accepted"));
+        }
         let r = http
-            .get(format!("{redirect}?code=abc&state=xyz"))
+            .get(format!("{redirect}?code=abc&state=good-state"))
             .send()
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
         assert!(r.text().await.unwrap().contains("close this tab"));
         let got = task.await.unwrap().unwrap();
-        assert_eq!(got, format!("{redirect}?code=abc&state=xyz"));
+        assert_eq!(got, format!("{redirect}?code=abc&state=good-state"));
+        let rejected = rejected.lock().unwrap().clone();
+        assert_eq!(rejected.len(), 3, "{rejected:?}");
+        assert_eq!(rejected[0], AuthorizeError::StateMismatch);
+        assert_eq!(rejected[1], AuthorizeError::StateMismatch);
+        assert!(matches!(rejected[2], AuthorizeError::MalformedRedirect(_)));
+    }
+
+    #[test]
+    fn state_is_checked_by_core() {
+        let auth = "https://as/authorize?client_id=c&state=s%201&redirect_uri=x";
+        assert_eq!(
+            check_state(auth, "http://127.0.0.1/cb?code=a&state=s+1"),
+            Ok(())
+        );
+        // An error with the right state is the session's to judge.
+        assert_eq!(
+            check_state(
+                auth,
+                "http://127.0.0.1/cb?error=access_denied&state=s%201&iss=z"
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            check_state(auth, "http://127.0.0.1/cb?code=a&state=s2"),
+            Err(AuthorizeError::StateMismatch)
+        );
+        assert_eq!(
+            check_state(auth, "http://127.0.0.1/cb?code=a"),
+            Err(AuthorizeError::StateMismatch)
+        );
+        assert!(matches!(
+            check_state(auth, "http://127.0.0.1/cb?code=%zz"),
+            Err(AuthorizeError::MalformedRedirect(_))
+        ));
     }
 
     #[tokio::test]

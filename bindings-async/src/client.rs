@@ -3,9 +3,11 @@
 
 use crate::authorize::{Authorizer, LoopbackBrowser};
 use crate::driver::{Driver, Msg, Status, ToCall};
-use crate::error::Error;
+use crate::error::{Error, RedirectRefused};
 use crate::events::Event;
 use crate::helper::HelperRunner;
+use crate::limits::ResourceLimits;
+use crate::redact::SentCredentials;
 use crate::store::{MemoryStore, Store, StoreError};
 use bearerflow::http::Header;
 use bearerflow::session::{Config, Credential, RequestId, Session, Verdict};
@@ -14,6 +16,43 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::time::Instant;
+
+/// Redirects in a row the resource client follows (reqwest's own default), each on the
+/// request's origin.
+pub const MAX_RESOURCE_REDIRECTS: usize = 10;
+
+/// The redirect policy for resource requests: follow a redirect only to the request's
+/// own origin (scheme, host and port, RFC 6454), at most [`MAX_RESOURCE_REDIRECTS`] in
+/// a row; refuse anything else with a [`RedirectRefused`] in the error chain
+/// ([`Error::from_reqwest`] turns it into [`Error::Redirect`]).
+///
+/// A resource request carries the session's credential, which is for that resource
+/// only (RFC 6750 §5.3, RFC 8707): following a redirect to another host would hand it
+/// over, and following one from `https` to `http` would send it in clear. The default
+/// resource client uses this policy; give it to a `reqwest::Client` you pass to
+/// [`ClientBuilder::http_client`] or put under [`BearerflowMiddleware`](crate::BearerflowMiddleware).
+pub fn resource_redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let Some(first) = attempt.previous().first() else {
+            return attempt.follow();
+        };
+        let (from, to) = (first.origin(), attempt.url().origin());
+        if from != to {
+            let refused = RedirectRefused::CrossOrigin {
+                from: from.ascii_serialization(),
+                to: to.ascii_serialization(),
+            };
+            return attempt.error(refused);
+        }
+        if attempt.previous().len() > MAX_RESOURCE_REDIRECTS {
+            return attempt.error(RedirectRefused::TooMany {
+                max: MAX_RESOURCE_REDIRECTS,
+            });
+        }
+        attempt.follow()
+    })
+}
 
 /// A [`Client`] could not be built.
 #[derive(Debug)]
@@ -104,7 +143,12 @@ impl ClientBuilder {
         self
     }
 
-    /// The HTTP client for resource requests (default: reqwest's defaults).
+    /// The HTTP client for resource requests (default: reqwest's defaults with
+    /// [`resource_redirect_policy`]). The policy's resource limits
+    /// (`resource_deadline`, `max_resource_body`, `max_stream_event`,
+    /// `stream_idle_timeout`) apply whichever client is given: [`Client::send`]
+    /// enforces them itself. Its redirect policy is the given client's own: build it
+    /// with [`resource_redirect_policy`].
     pub fn http_client(mut self, http: reqwest::Client) -> ClientBuilder {
         self.http = Some(http);
         self
@@ -139,9 +183,11 @@ impl ClientBuilder {
             return Err(BuildError::NoHelperRunner);
         }
         crate::install_crypto_provider();
+        let limits = ResourceLimits::from_policy(&self.config.policy);
         let http = match self.http {
             Some(h) => h,
             None => reqwest::Client::builder()
+                .redirect(resource_redirect_policy())
                 .build()
                 .map_err(BuildError::Http)?,
         };
@@ -184,7 +230,12 @@ impl ClientBuilder {
         );
         runtime.spawn(driver.run());
         Ok(Client {
-            inner: Arc::new(Inner { tx, http, events }),
+            inner: Arc::new(Inner {
+                tx,
+                http,
+                events,
+                limits,
+            }),
         })
     }
 }
@@ -193,6 +244,7 @@ struct Inner {
     tx: mpsc::UnboundedSender<Msg>,
     http: reqwest::Client,
     events: broadcast::Sender<Event>,
+    limits: ResourceLimits,
 }
 
 /// A handle to one bearerflow session run by a driver task. Cheap to clone; every
@@ -250,21 +302,35 @@ impl Client {
     /// credential or fails the request. The body is buffered so the request can be sent
     /// again: a streaming body gives [`Error::BodyNotReplayable`]. Dropping the future
     /// cancels the request in the session.
+    ///
+    /// The policy's resource limits hold whatever the server does (see the
+    /// `limits` module docs): the headers must come within `resource_deadline`
+    /// ([`Error::Limit`] otherwise), and the returned response's body stops with a
+    /// `reqwest::Error` wrapping a [`LimitExceeded`](crate::LimitExceeded) at the first
+    /// byte over `max_resource_body` (or `max_stream_event` for one event of a
+    /// `text/event-stream`), or when it runs out of time.
     pub async fn send(&self, request: reqwest::Request) -> Result<reqwest::Response, Error> {
         let mut call = Call::begin(self, request).await?;
+        let limits = self.inner.limits;
         loop {
             let request = call.next().await?;
-            let response = self
-                .inner
-                .http
-                .execute(request)
+            let url = request.url().clone();
+            let started = Instant::now();
+            let response = limits
+                .headers_by_deadline(&url, started, self.inner.http.execute(request))
                 .await
-                .map_err(Error::Http)?;
+                .map_err(Error::Limit)?
+                .map_err(Error::from_reqwest)?;
             match call.report(&response).await? {
-                Verdict::Deliver => return Ok(response),
+                Verdict::Deliver => return Ok(call.deliver(response, &limits, started)),
                 Verdict::Retry => continue,
             }
         }
+    }
+
+    /// The resource limits of this client's policy.
+    pub(crate) fn limits(&self) -> ResourceLimits {
+        self.inner.limits
     }
 
     /// Subscribe to the driver's [`Event`]s from now on.
@@ -332,6 +398,8 @@ pub(crate) struct Call {
     tx: mpsc::UnboundedSender<Msg>,
     template: reqwest::Request,
     done: bool,
+    /// The credential values on the last request sent, for redacting its response.
+    sent: SentCredentials,
 }
 
 impl Call {
@@ -352,6 +420,7 @@ impl Call {
             tx,
             template: request,
             done: false,
+            sent: SentCredentials::default(),
         })
     }
 
@@ -362,6 +431,7 @@ impl Call {
             Some(ToCall::Send { headers }) => {
                 let mut request = self.template.try_clone().ok_or(Error::BodyNotReplayable)?;
                 apply_headers(&mut request, &headers)?;
+                self.sent = SentCredentials::from_headers(&headers);
                 Ok(request)
             }
             Some(ToCall::Fail { error, detail }) => {
@@ -391,6 +461,22 @@ impl Call {
             self.done = true;
         }
         Ok(verdict)
+    }
+}
+
+impl Call {
+    /// The response the session delivered, as the caller gets it: its body held to
+    /// the resource limits (from `started`, when the request went out), and the
+    /// credentials it was requested with kept for redacting quoted text.
+    pub(crate) fn deliver(
+        &self,
+        response: reqwest::Response,
+        limits: &ResourceLimits,
+        started: Instant,
+    ) -> reqwest::Response {
+        let mut response = limits.guard(response, started);
+        self.sent.clone().attach(&mut response);
+        response
     }
 }
 

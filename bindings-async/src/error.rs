@@ -1,7 +1,52 @@
 //! The one error a send through bearerflow can end in.
 
+use crate::limits::LimitExceeded;
 use bearerflow::session::RequestError;
+use bearerflow::text::Sanitized;
 use std::fmt;
+
+/// The longest `detail` an [`Error::Auth`] shows, in bytes (it quotes the session's
+/// error text, which quotes servers).
+const MAX_DETAIL: usize = 4 * bearerflow::text::MAX_QUOTED;
+
+/// A redirect the resource client refused to follow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RedirectRefused {
+    /// The redirect leads to another origin (RFC 6454): the request carries the
+    /// session's credential, which must not go anywhere but the resource it was
+    /// issued for (RFC 6750 §5.3, RFC 8707), so it is not followed. This also refuses
+    /// a switch from `https` to plain `http` on the same host.
+    CrossOrigin {
+        /// The origin the request went to.
+        from: String,
+        /// The origin the `Location` named.
+        to: String,
+    },
+    /// More redirects in a row than the resource client follows.
+    TooMany {
+        /// How many it follows.
+        max: usize,
+    },
+}
+
+impl fmt::Display for RedirectRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RedirectRefused::CrossOrigin { from, to } => write!(
+                f,
+                "refused a redirect from {} to another origin, {}: the request carries credentials",
+                Sanitized::quoted(from),
+                Sanitized::quoted(to)
+            ),
+            RedirectRefused::TooMany { max } => {
+                write!(f, "refused to follow more than {max} redirects in a row")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RedirectRefused {}
 
 /// Why [`Client::send`](crate::Client::send) returned no response.
 ///
@@ -21,8 +66,14 @@ pub enum Error {
         /// failure as the host saw it).
         detail: Option<String>,
     },
-    /// The request to the resource failed below HTTP (connect, I/O, timeout).
+    /// The request to the resource failed below HTTP (connect, I/O, a response head
+    /// too large to read). The message names the cause from the whole error chain.
     Http(reqwest::Error),
+    /// The response exceeded a [`Policy`](bearerflow::policy::Policy) limit: which one,
+    /// its value, and where.
+    Limit(LimitExceeded),
+    /// The resource answered with a redirect the client does not follow.
+    Redirect(RedirectRefused),
     /// The request body is a stream: it cannot be buffered, so it could not be sent
     /// again after a refresh. Send a body of bytes instead.
     BodyNotReplayable,
@@ -37,6 +88,39 @@ pub enum Error {
 }
 
 impl Error {
+    /// The error for a failed `reqwest` call on a resource request, or a failed read of
+    /// its body: [`Error::Limit`] or [`Error::Redirect`] when one of bearerflow's
+    /// checks is in the chain, else [`Error::Http`].
+    pub fn from_reqwest(error: reqwest::Error) -> Error {
+        if let Some(limit) = LimitExceeded::find(&error) {
+            return Error::Limit(limit.clone());
+        }
+        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+        while let Some(e) = next {
+            if let Some(r) = e.downcast_ref::<RedirectRefused>() {
+                return Error::Redirect(r.clone());
+            }
+            next = e.source();
+        }
+        Error::Http(error)
+    }
+
+    /// A stable snake_case code for this error: the session's
+    /// [`RequestError::code`] for [`Error::Auth`], the limit's name for
+    /// [`Error::Limit`], otherwise the variant's.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Auth { error, .. } => error.code(),
+            Error::Http(_) => "http",
+            Error::Limit(l) => l.limit.code(),
+            Error::Redirect(_) => "redirect_refused",
+            Error::BodyNotReplayable => "body_not_replayable",
+            Error::InvalidHeader { .. } => "invalid_header",
+            Error::StaleCredential => "stale_credential",
+            Error::DriverGone => "driver_gone",
+        }
+    }
+
     /// The machine's reason, when the session failed the request.
     pub fn request_error(&self) -> Option<RequestError> {
         match self {
@@ -52,12 +136,29 @@ impl fmt::Display for Error {
             Error::Auth {
                 error,
                 detail: Some(d),
-            } => write!(f, "{error} ({}): {d}", error.code()),
+            } => write!(
+                f,
+                "{error} ({}): {}",
+                error.code(),
+                Sanitized::new(d, MAX_DETAIL)
+            ),
             Error::Auth {
                 error,
                 detail: None,
             } => write!(f, "{error} ({})", error.code()),
-            Error::Http(e) => write!(f, "request to the resource failed: {e}"),
+            Error::Http(e) => {
+                // reqwest's own message ("error sending request for url") hides the
+                // cause; the chain below it names it ("message head is too large").
+                write!(f, "request to the resource failed: {e}")?;
+                let mut next = std::error::Error::source(e);
+                while let Some(cause) = next {
+                    write!(f, ": {}", Sanitized::quoted(&cause.to_string()))?;
+                    next = cause.source();
+                }
+                Ok(())
+            }
+            Error::Limit(l) => write!(f, "{l}"),
+            Error::Redirect(r) => write!(f, "{r}"),
             Error::BodyNotReplayable => {
                 f.write_str("the request body is a stream and cannot be sent again after a refresh")
             }
@@ -74,6 +175,8 @@ impl std::error::Error for Error {
         match self {
             Error::Auth { error, .. } => Some(error),
             Error::Http(e) => Some(e),
+            Error::Limit(l) => Some(l),
+            Error::Redirect(r) => Some(r),
             _ => None,
         }
     }
@@ -97,5 +200,21 @@ mod tests {
             Some(RequestError::ReauthorizationRequired)
         );
         assert_eq!(Error::DriverGone.request_error(), None);
+    }
+
+    #[test]
+    fn auth_detail_is_sanitized_and_capped() {
+        let e = Error::Auth {
+            error: RequestError::AuthorizationFailed,
+            detail: Some(format!(
+                "authorization denied: x\u{1b}]0;owned\u{7}{}",
+                "y".repeat(5000)
+            )),
+        };
+        let text = e.to_string();
+        assert!(bearerflow::text::is_safe(&text), "{text:?}");
+        assert!(text.contains("\\u{1b}]0;owned"), "{text}");
+        assert!(text.len() < MAX_DETAIL + 200, "{}", text.len());
+        assert_eq!(e.code(), RequestError::AuthorizationFailed.code());
     }
 }

@@ -50,6 +50,20 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Servers that misbehave
+//!
+//! A resource server cannot make a request cost more than the session's
+//! [`Policy`](bearerflow::policy::Policy) allows: headers within `resource_deadline`, a
+//! body within `max_resource_body` (and the same deadline), a `text/event-stream` within
+//! `max_stream_event` per event and `stream_idle_timeout` between events. Each exceeded
+//! limit is an [`Error::Limit`] naming the limit and the request ([`limits`]). A
+//! credential never follows a redirect to another origin ([`resource_redirect_policy`],
+//! [`Error::Redirect`]). Text a server controls reaches errors through
+//! [`bearerflow::text`] (terminal controls escaped, length capped), and text quoted from a
+//! response never holds the credential its request carried. A redirect whose `state` is
+//! not the request's never reaches the session: [`LoopbackBrowser`] turns it away and keeps
+//! waiting, [`HeadlessFollow`] fails at once.
+//!
 //! For MCP servers, [`mcp::McpClient`] does `initialize`, `tools/list` and `tools/call`
 //! over Streamable HTTP through a `Client`. For code already built on
 //! `reqwest-middleware`, add [`BearerflowMiddleware`].
@@ -62,16 +76,25 @@ mod driver;
 mod error;
 mod events;
 mod helper;
+pub mod limits;
 pub mod mcp;
 mod middleware;
+mod redact;
+mod reply;
 mod store;
 
-pub use authorize::{AuthorizeError, Authorizer, HeadlessFollow, LoopbackBrowser, NoAuthorize};
-pub use client::{BuildError, Client, ClientBuilder};
+pub use authorize::{
+    AuthorizeError, Authorizer, HeadlessFollow, LoopbackBrowser, NoAuthorize,
+    MAX_AUTHORIZATION_REDIRECTS,
+};
+pub use client::{
+    resource_redirect_policy, BuildError, Client, ClientBuilder, MAX_RESOURCE_REDIRECTS,
+};
 pub use driver::Status;
-pub use error::Error;
+pub use error::{Error, RedirectRefused};
 pub use events::Event;
 pub use helper::{CommandHelper, HelperError, HelperRunner};
+pub use limits::{Limit, LimitExceeded, Stage};
 pub use middleware::BearerflowMiddleware;
 pub use store::{JsonFileStore, MemoryStore, Store, StoreError};
 

@@ -7,6 +7,7 @@
 //! negotiated `MCP-Protocol-Version` go on every later request.
 
 use crate::{Client, Error};
+use bearerflow::text::Sanitized;
 use serde_json::{json, Value};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,7 +26,8 @@ pub enum McpError {
     Status {
         /// The status.
         status: u16,
-        /// The start of the body, for the message.
+        /// The start of the body (a JSON body's `error.message`), sanitized, with the
+        /// request's credentials redacted.
         body: String,
     },
     /// The response body could not be read.
@@ -44,11 +46,17 @@ pub enum McpError {
 impl fmt::Display for McpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            // Server text goes through the sanitizer (control characters escaped,
+            // length capped) whoever built the value.
             McpError::Transport(e) => write!(f, "{e}"),
-            McpError::Status { status, body } => write!(f, "HTTP {status}: {body}"),
-            McpError::Body(e) => write!(f, "reading the response: {e}"),
-            McpError::Malformed(e) => write!(f, "unexpected response: {e}"),
-            McpError::Rpc { code, message } => write!(f, "JSON-RPC error {code}: {message}"),
+            McpError::Status { status, body } => {
+                write!(f, "HTTP {status}: {}", Sanitized::quoted(body))
+            }
+            McpError::Body(e) => write!(f, "reading the response: {}", Sanitized::quoted(e)),
+            McpError::Malformed(e) => write!(f, "unexpected response: {}", Sanitized::quoted(e)),
+            McpError::Rpc { code, message } => {
+                write!(f, "JSON-RPC error {code}: {}", Sanitized::quoted(message))
+            }
         }
     }
 }
@@ -203,27 +211,9 @@ impl McpClient {
             .send(self.post(&message)?)
             .await
             .map_err(McpError::Transport)?;
-        let status = response.status();
         let headers = response.headers().clone();
-        let is_sse = headers
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|c| c.starts_with("text/event-stream"));
-        let body = response
-            .text()
-            .await
-            .map_err(|e| McpError::Body(e.to_string()))?;
-        if !status.is_success() {
-            return Err(McpError::Status {
-                status: status.as_u16(),
-                body: body.chars().take(300).collect(),
-            });
-        }
-        let message = if is_sse {
-            parse_sse_response(&body, id)?
-        } else {
-            serde_json::from_str(&body).map_err(|e| McpError::Malformed(e.to_string()))?
-        };
+        // Within the response's limits, event by event for SSE, credentials redacted.
+        let message = crate::reply::answer(response, id).await?;
         Ok((result_of(message)?, headers))
     }
 
@@ -235,13 +225,8 @@ impl McpClient {
             .send(self.post(&message)?)
             .await
             .map_err(McpError::Transport)?;
-        let status = response.status();
-        if !status.is_success() {
-            let body = response.text().await.unwrap_or_default();
-            return Err(McpError::Status {
-                status: status.as_u16(),
-                body: body.chars().take(300).collect(),
-            });
+        if !response.status().is_success() {
+            return Err(crate::reply::status_error(response).await);
         }
         Ok(())
     }

@@ -2,9 +2,11 @@
 //! adding one `.with(...)`.
 
 use crate::client::{Call, Client};
+use crate::error::Error;
 use async_trait::async_trait;
 use bearerflow::session::Verdict;
 use reqwest_middleware::{Middleware, Next};
+use tokio::time::Instant;
 
 /// Runs every request through a bearerflow [`Client`]'s session: waits for a credential,
 /// attaches its headers, reports the response (`401` → one retry with a new credential,
@@ -22,6 +24,14 @@ use reqwest_middleware::{Middleware, Next};
 ///
 /// Failures come back as `reqwest_middleware::Error::Middleware` wrapping a
 /// [`crate::Error`] (downcast to read the [`RequestError`](bearerflow::session::RequestError)).
+///
+/// The session policy's resource limits hold here as in [`Client::send`]: the rest of
+/// the chain must produce the response headers within `resource_deadline`
+/// ([`Error::Limit`](crate::Error::Limit) otherwise), and the body of the response
+/// handed back stops at `max_resource_body` (per event and idle time for a
+/// `text/event-stream`). Redirects are the inner client's: build it with
+/// [`resource_redirect_policy`](crate::resource_redirect_policy) so that a credential
+/// never follows a redirect to another origin.
 #[derive(Clone, Debug)]
 pub struct BearerflowMiddleware {
     client: Client,
@@ -45,18 +55,24 @@ impl Middleware for BearerflowMiddleware {
         let mut call = Call::begin(&self.client, req)
             .await
             .map_err(reqwest_middleware::Error::middleware)?;
+        let limits = self.client.limits();
         loop {
             let request = call
                 .next()
                 .await
                 .map_err(reqwest_middleware::Error::middleware)?;
-            let response = next.clone().run(request, extensions).await?;
+            let url = request.url().clone();
+            let started = Instant::now();
+            let response = limits
+                .headers_by_deadline(&url, started, next.clone().run(request, extensions))
+                .await
+                .map_err(|e| reqwest_middleware::Error::middleware(Error::Limit(e)))??;
             match call
                 .report(&response)
                 .await
                 .map_err(reqwest_middleware::Error::middleware)?
             {
-                Verdict::Deliver => return Ok(response),
+                Verdict::Deliver => return Ok(call.deliver(response, &limits, started)),
                 Verdict::Retry => continue,
             }
         }

@@ -119,6 +119,12 @@ impl Store for MemoryStore {
 /// it, so a crash leaves either the old or the new snapshot, never half of one. On unix
 /// the file is created with mode `0600` and a missing parent directory with `0700`:
 /// it holds refresh tokens.
+///
+/// The temporary file has a random name in the store's directory and is created with
+/// `O_CREAT | O_EXCL | O_NOFOLLOW`: a file or a symbolic link planted at a predictable
+/// name cannot make a save write through it (the open fails, and a fresh random name
+/// is tried), and the rename replaces a link at the target itself rather than
+/// following it.
 #[derive(Debug, Clone)]
 pub struct JsonFileStore {
     path: PathBuf,
@@ -157,27 +163,78 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
             b.create(dir).map_err(|e| io(dir, e))?;
         }
     }
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".tmp{}", std::process::id()));
-    let tmp = path.with_file_name(name);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
+    let (tmp, mut file) = create_temporary(path, &mut random_suffix).map_err(|e| io(path, e))?;
     let result = (|| {
-        let mut file = options.open(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
-        std::fs::rename(&tmp, path)
+        drop(file);
+        std::fs::rename(&tmp, path)?;
+        sync_directory(path);
+        Ok(())
     })();
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
         return Err(io(path, e));
     }
     Ok(())
+}
+
+/// Attempts at a fresh random temporary name before giving up (a collision of 64
+/// random bits means someone is planting files; a few tries tell that from bad luck).
+const TEMPORARY_ATTEMPTS: usize = 4;
+
+/// Create a new temporary file beside `path`, `<name>.<16 hex digits>.tmp`, exclusively
+/// and without following a link (`O_CREAT | O_EXCL | O_NOFOLLOW`, mode `0600` on unix;
+/// `create_new` elsewhere, which is exclusive too).
+fn create_temporary(
+    path: &Path,
+    suffix: &mut dyn FnMut() -> std::io::Result<u64>,
+) -> std::io::Result<(PathBuf, std::fs::File)> {
+    let base = path.file_name().unwrap_or_default().to_os_string();
+    let mut last = None;
+    for _ in 0..TEMPORARY_ATTEMPTS {
+        let mut name = base.clone();
+        name.push(format!(".{:016x}.tmp", suffix()?));
+        let tmp = path.with_file_name(name);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+        }
+        match options.open(&tmp) {
+            Ok(file) => return Ok((tmp, file)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no temporary file could be created")))
+}
+
+/// 64 random bits from the operating system.
+fn random_suffix() -> std::io::Result<u64> {
+    let mut random = [0u8; 8];
+    getrandom::fill(&mut random).map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok(u64::from_le_bytes(random))
+}
+
+/// Flush the directory entry of a rename to disk (unix; best effort: the data is
+/// already synced, and some file systems refuse to sync a directory).
+fn sync_directory(path: &Path) {
+    #[cfg(unix)]
+    if let Some(dir) = path.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 #[async_trait]
@@ -266,6 +323,56 @@ mod tests {
                 .mode();
             assert_eq!(dmode & 0o777, 0o700);
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_planted_link_is_never_written_through() {
+        let dir = temp_dir("planted");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.json");
+        let victim = dir.join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        // Links at every name the old scheme used, and at the target itself.
+        let pid = std::process::id();
+        for name in [format!("s.json.tmp{pid}"), "s.json.tmp".to_string()] {
+            std::os::unix::fs::symlink(&victim, dir.join(name)).unwrap();
+        }
+        let store = JsonFileStore::new(&path);
+        store.save(&snapshot("at-1")).await.unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert_eq!(store.load().await.unwrap(), Some(snapshot("at-1")));
+        // The target a symlink: the rename replaces the link, not the file it names.
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        store.save(&snapshot("at-2")).await.unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert!(!std::fs::symlink_metadata(&path)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        // A link (even a dangling one) at the temporary name itself: O_EXCL |
+        // O_NOFOLLOW refuse it, and the next name is used.
+        std::fs::remove_file(&victim).unwrap();
+        std::os::unix::fs::symlink(&victim, dir.join("s.json.0000000000000001.tmp")).unwrap();
+        let mut next = 0u64;
+        let (tmp, _file) = create_temporary(&path, &mut || {
+            next += 1;
+            Ok(next)
+        })
+        .unwrap();
+        assert_eq!(tmp, dir.join("s.json.0000000000000002.tmp"));
+        assert!(!victim.exists(), "the link was not followed");
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&tmp).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // Links at every name: a typed error, nothing written anywhere.
+        let err = create_temporary(&path, &mut || Ok(1)).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+        assert!(!victim.exists());
         let _ = std::fs::remove_dir_all(&dir);
     }
 

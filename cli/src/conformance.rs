@@ -96,7 +96,7 @@ pub fn run(args: &[String]) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("conformance-client: {e}");
+            eprintln!("conformance-client: {}", crate::safe::line(&e));
             ExitCode::FAILURE
         }
     }
@@ -181,7 +181,8 @@ pub fn oauth_config(scenario: &str, context: Option<&str>) -> Result<OAuthConfig
 
 /// `initialize`, `tools/list`, and `tools/call` of the first tool, through bearerflow.
 async fn session(config: Config, url: &str, verbose: bool) -> Result<String, String> {
-    let authorizer = HeadlessFollow::new().map_err(|e| format!("authorizer: {e}"))?;
+    let authorizer =
+        HeadlessFollow::with_policy(&config.policy).map_err(|e| format!("authorizer: {e}"))?;
     let client = Client::builder(config)
         .authorizer(authorizer)
         .build()
@@ -205,7 +206,7 @@ async fn session(config: Config, url: &str, verbose: bool) -> Result<String, Str
         .and_then(Value::as_str)
         .unwrap_or("?")
         .to_string();
-    eprintln!("initialize: ok (server {server})");
+    eprintln!("initialize: ok (server {})", crate::safe::text(&server));
     let tools = mcp
         .list_tools()
         .await
@@ -222,7 +223,7 @@ async fn session(config: Config, url: &str, verbose: bool) -> Result<String, Str
     eprintln!(
         "tools/list: ok ({} tools: {})",
         names.len(),
-        names.join(", ")
+        crate::safe::line(&names.join(", "))
     );
     let mut called = Value::Null;
     if let Some(tool) = tools
@@ -241,10 +242,12 @@ async fn session(config: Config, url: &str, verbose: bool) -> Result<String, Str
                 "tools/call {name} returned an error result: {result}"
             ));
         }
-        eprintln!("tools/call {name}: ok");
+        eprintln!("tools/call {}: ok", crate::safe::text(name));
         called = json!({"name": name, "arguments": args});
     }
-    Ok(json!({"ok": true, "server": server, "tools": names, "called": called}).to_string())
+    Ok(crate::safe::json(
+        &json!({"ok": true, "server": server, "tools": names, "called": called}),
+    ))
 }
 
 /// Arguments for a tool from its JSON Schema: every required property gets a simple

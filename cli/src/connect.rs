@@ -7,9 +7,10 @@
 //! user's config directory, one file per server origin, so the next run needs no
 //! browser. Then `initialize`, `tools/list`, and with `--call` one `tools/call`.
 
+use crate::safe;
 use bearerflow::session::{Config, OAuthConfig};
-use bearerflow_async::mcp::McpClient;
-use bearerflow_async::{Client, HeadlessFollow, JsonFileStore, LoopbackBrowser};
+use bearerflow_async::mcp::{McpClient, McpError};
+use bearerflow_async::{Client, Event, HeadlessFollow, JsonFileStore, LoopbackBrowser};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,7 +25,11 @@ const USAGE: &str = "usage: bearerflow connect URL [OPTIONS]
                       free port)
   --store PATH        where to keep the tokens (default: $XDG_CONFIG_HOME/bearerflow/
                       or ~/.config/bearerflow/, one file per server origin)
-  --json              end with one JSON line: server, tools, result, store";
+  --json              end with one JSON line: server, tools, result, store (or, on
+                      failure, one JSON line with ok: false and error: code, message)
+
+Everything a server says (names, descriptions, error messages) is printed with
+control characters escaped (as \\u{1b}) and cut to a few hundred bytes.";
 
 #[derive(Debug, Default, PartialEq)]
 struct Options {
@@ -115,20 +120,91 @@ fn store_file_name(url: &str) -> Option<String> {
     Some(format!("{safe}.json"))
 }
 
+/// Why `connect` failed: a stable code, the message, and what the authorizer said
+/// when authorization was what failed.
+#[derive(Debug)]
+struct Failure {
+    code: &'static str,
+    message: String,
+    authorizer: Option<String>,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure {
+            code: "setup",
+            message,
+            authorizer: None,
+        }
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(message: &str) -> Failure {
+        Failure::from(message.to_string())
+    }
+}
+
+/// The code of an MCP failure: bearerflow's own (the session's reason, the limit, a
+/// refused redirect) or the kind of bad answer.
+fn mcp_code(e: &McpError) -> &'static str {
+    match e {
+        McpError::Transport(t) => t.code(),
+        McpError::Status { .. } => "http_status",
+        McpError::Body(_) => "body",
+        McpError::Malformed(_) => "malformed_response",
+        McpError::Rpc { .. } => "rpc_error",
+        _ => "mcp",
+    }
+}
+
+/// `step` failed with `e`; `events` tells what the authorizer said, if it failed (the
+/// session's own detail only says that it did).
+fn failure(
+    step: &str,
+    e: &McpError,
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+) -> Failure {
+    let mut authorizer = None;
+    loop {
+        match events.try_recv() {
+            Ok(Event::AuthorizeFailed { reason, .. }) => authorizer = Some(reason),
+            Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {}
+            Err(_) => break,
+        }
+    }
+    let mut message = format!("{step}: {e}");
+    if let Some(reason) = &authorizer {
+        message.push_str(&format!(" (authorizer: {reason})"));
+    }
+    Failure {
+        code: mcp_code(e),
+        message,
+        authorizer,
+    }
+}
+
 /// `bearerflow connect ...`
 pub fn run(args: &[String]) -> ExitCode {
     crate::command::run("connect", USAGE, args, parse_args, |rt, options| {
         match rt.block_on(connect(&options)) {
             Ok(code) => code,
-            Err(e) => {
-                eprintln!("bearerflow connect: {e}");
+            Err(f) => {
+                eprintln!("bearerflow connect: {}", safe::line(&f.message));
+                if options.json {
+                    let mut error = json!({"code": f.code, "message": safe::line(&f.message)});
+                    if let Some(reason) = &f.authorizer {
+                        error["authorizer"] = json!(safe::line(reason));
+                    }
+                    println!("{}", safe::json(&json!({"ok": false, "error": error})));
+                }
                 ExitCode::FAILURE
             }
         }
     })
 }
 
-async fn connect(o: &Options) -> Result<ExitCode, String> {
+async fn connect(o: &Options) -> Result<ExitCode, Failure> {
     let store_path = match &o.store {
         Some(p) => p.clone(),
         None => {
@@ -141,8 +217,8 @@ async fn connect(o: &Options) -> Result<ExitCode, String> {
     if o.headless {
         let port = o.port.unwrap_or(8976);
         let config = oauth_config(&o.url, format!("http://127.0.0.1:{port}/callback"));
-        builder =
-            Client::builder(config).authorizer(HeadlessFollow::new().map_err(|e| e.to_string())?);
+        let follow = HeadlessFollow::with_policy(&config.policy).map_err(|e| e.to_string())?;
+        builder = Client::builder(config).authorizer(follow);
     } else {
         let browser = match o.port {
             Some(port) => (
@@ -166,11 +242,12 @@ async fn connect(o: &Options) -> Result<ExitCode, String> {
         .build()
         .await
         .map_err(|e| e.to_string())?;
+    let mut events = client.subscribe();
     let mcp = McpClient::new(client.clone(), o.url.clone());
     let init = mcp
         .initialize()
         .await
-        .map_err(|e| format!("initialize: {e}"))?;
+        .map_err(|e| failure("initialize", &e, &mut events))?;
     let server = json!({
         "name": init["serverInfo"]["name"],
         "version": init["serverInfo"]["version"],
@@ -178,22 +255,22 @@ async fn connect(o: &Options) -> Result<ExitCode, String> {
     });
     println!(
         "connected to {} {} (MCP {}) at {}",
-        init["serverInfo"]["name"].as_str().unwrap_or("?"),
-        init["serverInfo"]["version"].as_str().unwrap_or(""),
-        init["protocolVersion"].as_str().unwrap_or("?"),
-        o.url
+        safe::text(init["serverInfo"]["name"].as_str().unwrap_or("?")),
+        safe::text(init["serverInfo"]["version"].as_str().unwrap_or("")),
+        safe::text(init["protocolVersion"].as_str().unwrap_or("?")),
+        safe::text(&o.url)
     );
     let tools = mcp
         .list_tools()
         .await
-        .map_err(|e| format!("tools/list: {e}"))?;
+        .map_err(|e| failure("tools/list", &e, &mut events))?;
     let list = tools["tools"].as_array().cloned().unwrap_or_default();
     println!("tools ({}):", list.len());
     for t in &list {
         println!(
             "  - {}: {}",
-            t["name"].as_str().unwrap_or("?"),
-            t["description"].as_str().unwrap_or("")
+            safe::text(t["name"].as_str().unwrap_or("?")),
+            safe::text(t["description"].as_str().unwrap_or(""))
         );
     }
     let mut code = ExitCode::SUCCESS;
@@ -203,27 +280,31 @@ async fn connect(o: &Options) -> Result<ExitCode, String> {
         result = mcp
             .call_tool(name, args)
             .await
-            .map_err(|e| format!("tools/call {name}: {e}"))?;
-        println!("{name} →");
+            .map_err(|e| failure(&format!("tools/call {name}"), &e, &mut events))?;
+        println!("{} →", safe::text(name));
         println!(
             "{}",
-            serde_json::to_string_pretty(&result).unwrap_or_default()
+            safe::escape_json_text(&serde_json::to_string_pretty(&result).unwrap_or_default())
         );
         if result["isError"] == true {
             code = ExitCode::FAILURE;
         }
     }
-    println!("tokens stored in {}", store_path.display());
+    println!(
+        "tokens stored in {}",
+        safe::text(&store_path.display().to_string())
+    );
     if o.json {
         let names: Vec<&Value> = list.iter().map(|t| &t["name"]).collect();
         println!(
             "{}",
-            json!({
+            safe::json(&json!({
+                "ok": true,
                 "server": server,
                 "tools": names,
                 "result": result,
                 "store": store_path.display().to_string(),
-            })
+            }))
         );
     }
     Ok(code)

@@ -119,7 +119,7 @@ pub fn run(args: &[String]) -> ExitCode {
                 }
             }
             Err(e) => {
-                eprintln!("bearerflow demo: {e}");
+                eprintln!("bearerflow demo: {}", crate::safe::line(&e));
                 ExitCode::FAILURE
             }
         }
@@ -165,7 +165,7 @@ impl Clock {
     }
 
     fn line(self, what: &str, text: &str) {
-        println!("{}  {what:<10} {text}", self.now());
+        println!("{}  {what:<10} {}", self.now(), crate::safe::line(text));
     }
 }
 
@@ -184,7 +184,7 @@ fn purpose_label(p: FetchPurpose) -> (&'static str, &'static str) {
 /// own lines).
 fn print_event(clock: Clock, e: &Event, tracker: &Mutex<Tracker>) {
     let at = clock.rel(e.at().0);
-    let line = |what: &str, text: String| println!("{at}  {what:<10} {text}");
+    let line = |what: &str, text: String| println!("{at}  {what:<10} {}", crate::safe::line(&text));
     match e {
         Event::Phase { from, to, .. } => {
             *lock(tracker)
@@ -365,7 +365,7 @@ impl Summary {
             phase(Phase::Refreshing, Phase::Fresh),
         );
         if let Some(e) = &self.first_error {
-            println!("  first failure    {e}");
+            println!("  first failure    {}", crate::safe::line(e));
         }
         println!(
             "  verdict          {}",

@@ -6,6 +6,7 @@ mod command;
 mod conformance;
 mod connect;
 mod demo;
+mod safe;
 mod testbed_cmd;
 
 use std::process::ExitCode;

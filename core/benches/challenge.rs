@@ -8,10 +8,16 @@
 //! support, so the cases avoid token68. Groups are named
 //! `challenge/<case>/bearerflow` and `challenge/<case>/http-auth`.
 //!
+//! The `challenge_hostile/*` group measures what a hostile server can make one `401`
+//! cost (issue 20): the most parameters a challenge may carry ([`MAX_PARAMS`]), 45,000
+//! parameters in one challenge (about 310 KB, once 20 s of quadratic duplicate
+//! checking; now refused at parameter 65), and 10,000 small challenges, which are all
+//! read. Each reports bytes per second, so linear time shows as a flat throughput.
+//!
 //! Run: `cargo bench -p bearerflow --bench challenge -- --quick`.
 
-use bearerflow::challenge::{parse, Mode};
-use criterion::{criterion_group, criterion_main, Criterion};
+use bearerflow::challenge::{parse, Mode, MAX_PARAMS};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
 
 const CASES: &[(&str, &str)] = &[
@@ -89,5 +95,52 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+/// A challenge with `n` distinct params, each `pNNNNN="value"`.
+fn many_params(n: usize) -> String {
+    let mut v = String::from("Newauth ");
+    for i in 0..n {
+        if i > 0 {
+            v.push_str(", ");
+        }
+        v.push_str(&format!("p{i:05}=\"value\""));
+    }
+    v
+}
+
+fn bench_hostile(c: &mut Criterion) {
+    let mut hbuf = heapless::String::<256>::new();
+    let mut buf = String::with_capacity(256);
+    let at_cap = many_params(MAX_PARAMS);
+    assert_eq!(
+        bearerflow_all(&at_cap, &mut hbuf),
+        http_auth_all(&at_cap, &mut buf)
+    );
+    let huge = many_params(45_000);
+    assert_eq!(bearerflow_all(&huge, &mut hbuf), usize::MAX, "refused");
+    let mut challenges = String::new();
+    for i in 0..10_000 {
+        if i > 0 {
+            challenges.push_str(", ");
+        }
+        challenges.push_str(&format!("S{i} realm=\"r\", error=\"e\""));
+    }
+    let mut group = c.benchmark_group("challenge_hostile");
+    for (name, value) in [
+        ("max_params", &at_cap),
+        ("45000_params", &huge),
+        ("10000_challenges", &challenges),
+    ] {
+        group.throughput(Throughput::Bytes(value.len() as u64));
+        group.bench_function(format!("{name}/bearerflow"), |b| {
+            b.iter(|| bearerflow_all(black_box(value), &mut hbuf))
+        });
+    }
+    group.throughput(Throughput::Bytes(at_cap.len() as u64));
+    group.bench_function("max_params/http-auth", |b| {
+        b.iter(|| http_auth_all(black_box(&at_cap), &mut buf))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_hostile);
 criterion_main!(benches);

@@ -115,6 +115,7 @@ pub mod oauth;
 pub mod policy;
 pub mod secret;
 pub mod session;
+pub mod text;
 pub mod time;
 pub mod token;
 

@@ -38,6 +38,10 @@ pub enum ChallengeErrorKind {
     /// parameter name MUST only occur once per challenge"); the offset is that of the
     /// second occurrence. Tolerated in lenient mode, where the first one wins.
     DuplicateParam,
+    /// A challenge has more than [`MAX_PARAMS`](super::MAX_PARAMS) auth-params; the
+    /// offset is that of the first one too many. Refused in both modes: no real
+    /// scheme needs that many, and the cap bounds the work per challenge.
+    TooManyParams,
     /// The caller's buffer cannot hold the unescaped value; `needed` bytes would.
     BufferTooSmall {
         /// Bytes the unescaped value takes.
@@ -67,6 +71,7 @@ impl ChallengeErrorKind {
             ChallengeErrorKind::TrailingBackslash => "trailing_backslash",
             ChallengeErrorKind::InvalidEscape => "invalid_escape",
             ChallengeErrorKind::DuplicateParam => "duplicate_param",
+            ChallengeErrorKind::TooManyParams => "too_many_params",
             ChallengeErrorKind::BufferTooSmall { .. } => "buffer_too_small",
             ChallengeErrorKind::NotBearer => "not_bearer",
             ChallengeErrorKind::Token68NotAllowed => "token68_not_allowed",
@@ -108,6 +113,11 @@ impl fmt::Display for ChallengeErrorKind {
             ChallengeErrorKind::DuplicateParam => {
                 f.write_str("parameter name repeated within one challenge")
             }
+            ChallengeErrorKind::TooManyParams => write!(
+                f,
+                "more than {} parameters in one challenge",
+                super::MAX_PARAMS
+            ),
             ChallengeErrorKind::BufferTooSmall { needed } => {
                 write!(f, "buffer too small for the unescaped value ({needed} bytes needed)")
             }

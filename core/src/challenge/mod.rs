@@ -51,6 +51,10 @@
 //!   [`ParamOutsideChallenge`](ChallengeErrorKind::ParamOutsideChallenge) error.
 //! - Scheme and parameter names compare case-insensitively; a name given twice in
 //!   one challenge is an error (RFC 9110 §11.2), which lenient mode tolerates.
+//! - A challenge carries at most [`MAX_PARAMS`] (64) auth-params; more is a
+//!   [`TooManyParams`](ChallengeErrorKind::TooManyParams) error in both modes. With
+//!   that cap and a hash set for the duplicate check, parsing takes time linear in
+//!   the header's length whatever it holds.
 //! - **obs-text.** Bytes above 0x7F are accepted inside quoted-strings (RFC 9110
 //!   §5.6.4 `qdtext` includes `obs-text`) as long as they form UTF-8, so that every
 //!   value is a `&str`. [`parse_bytes`] reports other bytes as
@@ -97,6 +101,7 @@ pub use error::{
 };
 pub use parse::{
     parse, parse_bytes, parse_lines, Challenge, Challenges, Chunks, Leniency, Mode, Param, Params,
+    MAX_PARAMS,
 };
 pub use render::{render, render_token68};
 

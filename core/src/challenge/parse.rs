@@ -165,9 +165,140 @@ pub struct Challenges<'a> {
     tolerated: Leniency,
 }
 
-/// How many parameter names are remembered inline for the duplicate check before it
-/// falls back to re-reading the challenge.
-const INLINE_NAMES: usize = 16;
+/// The most auth-params one challenge may carry; a challenge with more is a
+/// [`TooManyParams`](ChallengeErrorKind::TooManyParams) error in both modes.
+///
+/// RFC 9110 §11.2 sets no number. The schemes in use carry a handful (RFC 6750 §3
+/// Bearer: `realm`, `scope`, `error`, `error_description`, `error_uri`, plus RFC 9728
+/// `resource_metadata`; RFC 7616 Digest: about ten), so 64 leaves ample room. The cap
+/// bounds the duplicate check's table, which lives on the stack, and the work any one
+/// challenge can cost.
+pub const MAX_PARAMS: usize = 64;
+
+/// Slots in the duplicate check's open-addressing table: a power of two, at least
+/// twice [`MAX_PARAMS`], so the table is at most half full and probes stay short.
+const NAME_SLOTS: usize = 2 * MAX_PARAMS;
+
+/// The parameter names seen so far in one challenge, for the duplicate check
+/// (RFC 9110 §11.2: "each parameter name MUST only occur once per challenge"),
+/// compared ASCII case-insensitively.
+///
+/// The first [`SMALL_NAMES`] names are kept in a short array and compared one by one
+/// (at most `SMALL_NAMES` comparisons each, and most comparisons stop at the length):
+/// what every real challenge needs, at no set-up cost. From there on the names move
+/// into an open-addressing hash table (FNV-1a over the lower-cased name, linear
+/// probing), built only then, on the stack: checking a name costs its length plus the
+/// probes, so a whole challenge is read in time linear in its length. Names hashed to
+/// collide on purpose can lengthen probes to at most [`MAX_PARAMS`] comparisons each,
+/// a constant.
+struct NameSet<'a> {
+    small: [&'a str; SMALL_NAMES],
+    len: usize,
+    table: Option<NameTable<'a>>,
+}
+
+/// Names compared one by one before [`NameSet`] switches to its hash table.
+const SMALL_NAMES: usize = 16;
+
+impl<'a> NameSet<'a> {
+    fn new() -> NameSet<'a> {
+        NameSet {
+            small: [""; SMALL_NAMES],
+            len: 0,
+            table: None,
+        }
+    }
+
+    /// Add `name`; `true` when it was already there. The caller adds at most
+    /// [`MAX_PARAMS`] names.
+    #[inline]
+    fn insert(&mut self, name: &'a str) -> bool {
+        if let Some(table) = &mut self.table {
+            return table.insert(name);
+        }
+        if self
+            .small
+            .iter()
+            .take(self.len)
+            .any(|n| n.eq_ignore_ascii_case(name))
+        {
+            return true;
+        }
+        if let Some(slot) = self.small.get_mut(self.len) {
+            *slot = name;
+            self.len += 1;
+            return false;
+        }
+        // The array is full: move to the table (the names in it are distinct).
+        let mut table = NameTable::new();
+        for n in self.small {
+            table.insert(n);
+        }
+        let dup = table.insert(name);
+        self.table = Some(table);
+        dup
+    }
+}
+
+/// The hash table behind [`NameSet`] past its first [`SMALL_NAMES`] names.
+struct NameTable<'a> {
+    names: [&'a str; MAX_PARAMS],
+    /// 0 = empty; otherwise 1 + an index into `names`.
+    slots: [u8; NAME_SLOTS],
+    len: usize,
+}
+
+impl<'a> NameTable<'a> {
+    fn new() -> NameTable<'a> {
+        NameTable {
+            names: [""; MAX_PARAMS],
+            slots: [0; NAME_SLOTS],
+            len: 0,
+        }
+    }
+
+    fn hash(name: &str) -> usize {
+        let mut h: u32 = 0x811c_9dc5;
+        for b in name.bytes() {
+            h ^= u32::from(b.to_ascii_lowercase());
+            h = h.wrapping_mul(0x0100_0193);
+        }
+        h as usize
+    }
+
+    /// Add `name`; `true` when it was already there. A name that finds the table
+    /// full (more than [`MAX_PARAMS`], which the parser never adds) is not kept.
+    fn insert(&mut self, name: &'a str) -> bool {
+        let mut i = NameTable::hash(name) % NAME_SLOTS;
+        // At most `len` slots are taken, fewer than NAME_SLOTS, so an empty slot is
+        // found within NAME_SLOTS probes; the bound only guards the loop.
+        for _ in 0..NAME_SLOTS {
+            match self.slots.get(i).copied() {
+                Some(0) => {
+                    if let (Some(slot), Some(entry), Ok(tag)) = (
+                        self.slots.get_mut(i),
+                        self.names.get_mut(self.len),
+                        u8::try_from(self.len + 1),
+                    ) {
+                        *slot = tag;
+                        *entry = name;
+                        self.len += 1;
+                    }
+                    return false;
+                }
+                Some(tag) => {
+                    let seen = self.names.get(usize::from(tag) - 1).copied();
+                    if seen.is_some_and(|n| n.eq_ignore_ascii_case(name)) {
+                        return true;
+                    }
+                }
+                None => return false,
+            }
+            i = (i + 1) % NAME_SLOTS;
+        }
+        false
+    }
+}
 
 impl<'a> Challenges<'a> {
     fn new(cur: Cursor<'a>, mode: Mode) -> Challenges<'a> {
@@ -256,22 +387,17 @@ impl<'a> Challenges<'a> {
             *cur = save;
         }
         ch.body = *cur;
-        let mut names = [""; INLINE_NAMES];
+        let mut names = NameSet::new();
         let mut first = true;
         while let Some(p) = next_param(cur, mode, first, &mut ch.notes)? {
             first = false;
-            let mut dup = names
-                .iter()
-                .take(ch.count)
-                .any(|n| n.eq_ignore_ascii_case(p.name));
-            if !dup && ch.count > INLINE_NAMES {
-                dup = ch
-                    .params()
-                    .skip(INLINE_NAMES)
-                    .take(ch.count - INLINE_NAMES)
-                    .any(|q| q.name.eq_ignore_ascii_case(p.name));
+            if ch.count == MAX_PARAMS {
+                return Err(ChallengeError::new(
+                    ChallengeErrorKind::TooManyParams,
+                    p.name_offset,
+                ));
             }
-            if dup {
+            if names.insert(p.name) {
                 if mode == Mode::Strict {
                     return Err(ChallengeError::new(
                         ChallengeErrorKind::DuplicateParam,
@@ -279,9 +405,6 @@ impl<'a> Challenges<'a> {
                     ));
                 }
                 ch.notes.insert(Leniency::DUPLICATE_PARAM);
-            }
-            if let Some(slot) = names.get_mut(ch.count) {
-                *slot = p.name;
             }
             ch.count += 1;
         }

@@ -241,7 +241,7 @@ fn repeated_parameter() {
 }
 
 #[test]
-fn repeated_parameter_beyond_the_inline_window() {
+fn repeated_parameter_far_into_the_list() {
     let mut v = String::from("X ");
     for i in 0..40 {
         v.push_str(&format!("p{i}=v, "));
@@ -252,6 +252,50 @@ fn repeated_parameter_beyond_the_inline_window() {
     assert_eq!(strict(&v), Err((K::DuplicateParam, at)));
     v.push_str(", p1=x");
     assert_eq!(lenient(&v).map(|c| c[0].2.len()), Ok(42));
+}
+
+#[test]
+fn at_most_max_params_per_challenge() {
+    let many = |n: usize| {
+        let mut v = String::from("X ");
+        for i in 0..n {
+            v.push_str(&format!("p{i}=v, "));
+        }
+        v
+    };
+    assert_eq!(
+        strict(&many(MAX_PARAMS)).map(|c| c[0].2.len()),
+        Ok(MAX_PARAMS)
+    );
+    let v = many(MAX_PARAMS + 1);
+    let at = v.find(&format!("p{MAX_PARAMS}=")).unwrap_or(0);
+    for mode in [Mode::Strict, Mode::Lenient] {
+        assert_eq!(
+            collect(parse(&v, mode)),
+            Err((K::TooManyParams, at)),
+            "{mode:?}"
+        );
+    }
+    // The cap is per challenge: two full challenges are fine.
+    let two = format!("{}, {}", many(MAX_PARAMS), many(MAX_PARAMS));
+    assert_eq!(strict(&two).map(|c| c.len()), Ok(2));
+    assert_eq!(K::TooManyParams.code(), "too_many_params");
+    assert!(K::TooManyParams.to_string().contains("64"));
+}
+
+#[test]
+fn duplicates_found_among_colliding_names() {
+    // Names that differ only in case are one name; many names landing on the same
+    // slots still compare correctly (the table probes past them).
+    let mut v = String::from("X ");
+    for i in 0..MAX_PARAMS - 1 {
+        v.push_str(&format!("n{i:03}=v, "));
+    }
+    v.push_str("N017=again");
+    let at = v.find("N017").unwrap_or(0);
+    assert_eq!(strict(&v), Err((K::DuplicateParam, at)));
+    let c = lenient(&v);
+    assert_eq!(c.map(|c| c[0].2.len()), Ok(MAX_PARAMS));
 }
 
 #[test]
@@ -558,6 +602,58 @@ fn arb_line() -> impl Strategy<Value = String> {
         "[a-z]{1,3}",
     ];
     proptest::collection::vec(atoms, 0..24).prop_map(|v| v.concat())
+}
+
+/// A challenge with `names.len()` params named from a small alphabet (so repeats are
+/// frequent), and what a naive reading says about it: the offset of the first
+/// repeated name (case-insensitive) and whether the count exceeds the cap.
+fn big_challenge(names: &[String]) -> (String, Option<usize>, Option<usize>) {
+    let mut v = String::from("Scheme ");
+    let mut seen = std::collections::HashSet::new();
+    let mut first_dup = None;
+    let mut too_many = None;
+    for (i, n) in names.iter().enumerate() {
+        if i > 0 {
+            v.push_str(", ");
+        }
+        let at = v.len();
+        if i == MAX_PARAMS && too_many.is_none() {
+            too_many = Some(at);
+        }
+        if !seen.insert(n.to_ascii_lowercase()) && first_dup.is_none() && i < MAX_PARAMS {
+            first_dup = Some(at);
+        }
+        v.push_str(n);
+        v.push_str("=\"value\"");
+    }
+    (v, first_dup, too_many)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Large inputs: thousands of parameters, many repeated. The parser agrees with a
+    /// naive hash-set reading on the first repeat and on the cap, in both modes, and
+    /// a strict failure is always one of those two.
+    #[test]
+    fn large_inputs_agree_with_a_naive_reading(
+        names in proptest::collection::vec("[a-dA-D]{1,3}|p[0-9]{1,4}", 0..3000),
+        repeat in 1usize..20,
+    ) {
+        let (one, first_dup, too_many) = big_challenge(&names);
+        let value = vec![one; repeat].join(", ");
+        let strict_r = collect(parse(&value, Mode::Strict));
+        let lenient_r = collect(parse(&value, Mode::Lenient));
+        match (first_dup, too_many) {
+            (Some(d), _) => prop_assert_eq!(strict_r, Err((K::DuplicateParam, d))),
+            (None, Some(t)) => prop_assert_eq!(strict_r, Err((K::TooManyParams, t))),
+            (None, None) => prop_assert_eq!(strict_r.map(|c| c.len()), Ok(repeat)),
+        }
+        match too_many {
+            Some(t) => prop_assert_eq!(lenient_r, Err((K::TooManyParams, t))),
+            None => prop_assert_eq!(lenient_r.map(|c| c.len()), Ok(repeat)),
+        }
+    }
 }
 
 proptest! {

@@ -12,6 +12,7 @@ use super::form::{self, FormError};
 use super::pkce::CODE_CHALLENGE_METHOD;
 use super::url::parse_http_url;
 use crate::secret::Secret;
+use crate::text::Sanitized;
 use alloc::collections::BTreeSet;
 use alloc::string::String;
 use core::fmt;
@@ -93,15 +94,16 @@ impl fmt::Display for AuthorizeError {
             AuthorizeError::Encoding(e) => write!(f, "redirect URL: {e}"),
             AuthorizeError::DuplicateParameter { name, offset } => write!(
                 f,
-                "redirect URL repeats parameter `{name}` at byte {offset}"
+                "redirect URL repeats parameter `{}` at byte {offset}",
+                Sanitized::quoted(name)
             ),
             AuthorizeError::Denied {
                 error,
                 error_description,
             } => {
-                write!(f, "authorization denied: {error}")?;
+                write!(f, "authorization denied: {}", Sanitized::quoted(error))?;
                 if let Some(d) = error_description {
-                    write!(f, ": {d}")?;
+                    write!(f, ": {}", Sanitized::quoted(d))?;
                 }
                 Ok(())
             }
@@ -117,7 +119,9 @@ impl fmt::Display for AuthorizeError {
             ),
             AuthorizeError::IssuerMismatch { expected, found } => write!(
                 f,
-                "redirect `iss` is {found:?}, expected {expected:?} (possible mix-up attack)"
+                "redirect `iss` is \"{}\", expected \"{}\" (possible mix-up attack)",
+                Sanitized::quoted(found),
+                Sanitized::quoted(expected)
             ),
         }
     }

@@ -90,8 +90,8 @@ impl fmt::Display for UnknownAuthMethod {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "unsupported token endpoint auth method {:?} (supported: none, client_secret_basic, client_secret_post)",
-            self.0
+            "unsupported token endpoint auth method \"{}\" (supported: none, client_secret_basic, client_secret_post)",
+            crate::text::Sanitized::quoted(&self.0)
         )
     }
 }

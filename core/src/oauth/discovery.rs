@@ -19,6 +19,7 @@
 use super::error::BodyProblem;
 use super::json;
 use super::url::{origin_of, parse_http_url};
+use crate::text::Sanitized;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -96,7 +97,9 @@ impl fmt::Display for DiscoveryError {
             DiscoveryError::Metadata(p) => write!(f, "malformed metadata: {p}"),
             DiscoveryError::IssuerMismatch { expected, found } => write!(
                 f,
-                "authorization server metadata names issuer {found:?}, expected {expected:?}"
+                "authorization server metadata names issuer \"{}\", expected \"{}\"",
+                Sanitized::quoted(found),
+                Sanitized::quoted(expected)
             ),
         }
     }
@@ -362,10 +365,14 @@ pub fn parse_legacy_authorization_server_metadata(
     read_server_metadata(&mut o, issuer)
 }
 
-/// [`DiscoveryError::IssuerMismatch`] with the found issuer cut to the snippet size.
+/// Longest `issuer` kept in [`DiscoveryError::IssuerMismatch`].
+const FOUND_ISSUER_MAX: usize = 200;
+
+/// [`DiscoveryError::IssuerMismatch`] with the found issuer cut to
+/// [`FOUND_ISSUER_MAX`] bytes.
 fn issuer_mismatch(expected: &str, mut found: String) -> DiscoveryError {
-    if found.len() > json::SNIPPET_MAX {
-        let mut cut = json::SNIPPET_MAX;
+    if found.len() > FOUND_ISSUER_MAX {
+        let mut cut = FOUND_ISSUER_MAX;
         while !found.is_char_boundary(cut) {
             cut -= 1;
         }

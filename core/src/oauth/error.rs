@@ -8,6 +8,7 @@
 //! means the registration is stale; the others point at a bug or a policy problem.
 
 use super::json;
+use crate::text::Sanitized;
 use alloc::string::String;
 use core::fmt;
 
@@ -65,9 +66,12 @@ impl From<&str> for ErrorCode {
     }
 }
 
+/// The code as the server sent it, with terminal controls escaped and cut to
+/// [`MAX_QUOTED`](crate::text::MAX_QUOTED) bytes (an [`ErrorCode::Other`] is server
+/// text).
 impl fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        write!(f, "{}", Sanitized::quoted(self.as_str()))
     }
 }
 
@@ -82,14 +86,16 @@ pub struct ErrorResponse {
     pub error_uri: Option<String>,
 }
 
+/// Server text, shown through the [`text`](crate::text) sanitizer: terminal controls
+/// escaped, each member cut to [`MAX_QUOTED`](crate::text::MAX_QUOTED) bytes.
 impl fmt::Display for ErrorResponse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.error.as_str())?;
+        write!(f, "{}", self.error)?;
         if let Some(d) = &self.error_description {
-            write!(f, ": {d}")?;
+            write!(f, ": {}", Sanitized::quoted(d))?;
         }
         if let Some(u) = &self.error_uri {
-            write!(f, " (see {u})")?;
+            write!(f, " (see {})", Sanitized::quoted(u))?;
         }
         Ok(())
     }
@@ -129,6 +135,69 @@ pub(crate) fn error_from_object(obj: &mut json::Object) -> Option<ErrorResponse>
         error_description,
         error_uri,
     })
+}
+
+/// What a response body looked like, for errors about a body that must not be quoted.
+///
+/// A token or registration response can carry a credential however it is written: a
+/// JSON key may be escaped (`"access\u005ftoken"`), the body may be form-encoded or an
+/// HTML page that echoes the request. So a body that did not parse into the expected
+/// response is never quoted, not even in part; errors say how long it was and what it
+/// looked like, and quote only members known to be safe (an RFC 6749 §5.2 `error` and
+/// `error_description`, a `token_type`), decoded and sanitized.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BodySummary {
+    /// Length in bytes.
+    pub len: usize,
+    /// What it looked like.
+    pub kind: BodyKind,
+}
+
+/// The look of a body that is not quoted ([`BodySummary`]), judged from its first
+/// non-blank byte and whether it is UTF-8.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyKind {
+    /// Nothing but whitespace.
+    Empty,
+    /// Starts with `{` or `[`.
+    Json,
+    /// Starts with `<`: an HTML (or XML) page, typically a proxy's or a login page.
+    Markup,
+    /// Other UTF-8 text (form encoding, plain text).
+    Text,
+    /// Not UTF-8.
+    Binary,
+}
+
+impl BodySummary {
+    /// Summarize `body` without keeping any of it.
+    pub fn of(body: &[u8]) -> BodySummary {
+        let first = body.iter().find(|b| !b.is_ascii_whitespace());
+        let kind = match first {
+            None => BodyKind::Empty,
+            Some(b'{' | b'[') => BodyKind::Json,
+            Some(b'<') => BodyKind::Markup,
+            Some(_) if core::str::from_utf8(body).is_ok() => BodyKind::Text,
+            Some(_) => BodyKind::Binary,
+        };
+        BodySummary {
+            len: body.len(),
+            kind,
+        }
+    }
+}
+
+impl fmt::Display for BodySummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.kind {
+            BodyKind::Empty => return write!(f, "an empty body ({} bytes)", self.len),
+            BodyKind::Json => "JSON",
+            BodyKind::Markup => "markup (HTML?)",
+            BodyKind::Text => "text",
+            BodyKind::Binary => "binary data",
+        };
+        write!(f, "a body of {} bytes of {what}, not quoted", self.len)
+    }
 }
 
 /// What was wrong with a response body. Shared by the token, registration and
@@ -245,6 +314,36 @@ mod tests {
         assert!(parse_error_response(br#"{"error":""}"#).is_none());
         assert!(parse_error_response(br#"{"error":42}"#).is_none());
         assert!(parse_error_response(br#"{"access_token":"x"}"#).is_none());
+    }
+
+    #[test]
+    fn server_text_is_sanitized_in_display() {
+        let e = parse_error_response(
+            b"{\"error\":\"x\\u001b]0;t\\u0007\",\"error_description\":\"a\\r\\u001b[2Jb\",\"error_uri\":\"\\u009b\"}",
+        )
+        .unwrap();
+        let shown = e.to_string();
+        assert_eq!(
+            shown,
+            "x\\u{1b}]0;t\\u{7}: a\\u{d}\\u{1b}[2Jb (see \\u{9b})"
+        );
+        let long = alloc::format!(
+            "{{\"error\":\"e\",\"error_description\":\"{}\"}}",
+            "d".repeat(5000)
+        );
+        let shown = parse_error_response(long.as_bytes()).unwrap().to_string();
+        assert!(shown.len() < 400, "{}", shown.len());
+    }
+
+    #[test]
+    fn body_summaries_never_quote() {
+        let s = BodySummary::of(b"  <html>SECRET</html>");
+        assert_eq!((s.len, s.kind), (21, BodyKind::Markup));
+        assert!(!s.to_string().contains("SECRET"));
+        assert_eq!(BodySummary::of(b"{\"a\":1}").kind, BodyKind::Json);
+        assert_eq!(BodySummary::of(b"access_token=x").kind, BodyKind::Text);
+        assert_eq!(BodySummary::of(b" \r\n").kind, BodyKind::Empty);
+        assert_eq!(BodySummary::of(b"\xff\xfe").kind, BodyKind::Binary);
     }
 
     #[test]

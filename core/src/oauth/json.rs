@@ -11,21 +11,6 @@ use serde_json::{Map, Value};
 /// A parsed JSON object.
 pub(crate) type Object = Map<String, Value>;
 
-/// The largest body prefix quoted in errors.
-pub(crate) const SNIPPET_MAX: usize = 200;
-
-/// Field names whose presence means the body may carry a credential: such bodies are
-/// never quoted in errors.
-const CREDENTIAL_MARKERS: [&[u8]; 7] = [
-    b"access_token",
-    b"refresh_token",
-    b"id_token",
-    b"client_secret",
-    b"code_verifier",
-    b"registration_access_token",
-    b"assertion",
-];
-
 /// Byte offset in `body` that a serde_json error points at (serde_json reports a
 /// one-based line and a column counted in bytes from the start of that line).
 fn error_offset(body: &[u8], err: &serde_json::Error) -> usize {
@@ -173,37 +158,6 @@ pub(crate) fn take_non_negative(
     }
 }
 
-fn contains_ignore_ascii_case(hay: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty()
-        && hay.len() >= needle.len()
-        && hay
-            .windows(needle.len())
-            .any(|w| w.eq_ignore_ascii_case(needle))
-}
-
-/// At most [`SNIPPET_MAX`] bytes of `body` for an error message: lossy UTF-8, control
-/// characters replaced by spaces, cut on a character boundary. A body that names a
-/// credential field is withheld entirely, so no token can reach an error or a log.
-pub(crate) fn snippet(body: &[u8]) -> String {
-    if CREDENTIAL_MARKERS
-        .iter()
-        .any(|m| contains_ignore_ascii_case(body, m))
-    {
-        return String::from("<withheld: body names a credential field>");
-    }
-    let head = body.get(..SNIPPET_MAX).unwrap_or(body);
-    let lossy = String::from_utf8_lossy(head);
-    let mut out = String::with_capacity(SNIPPET_MAX);
-    for c in lossy.chars() {
-        let c = if c.is_control() { ' ' } else { c };
-        if out.len() + c.len_utf8() > SNIPPET_MAX {
-            break;
-        }
-        out.push(c);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -300,30 +254,7 @@ mod tests {
         assert_eq!(take_non_negative(&mut o, "missing", 9), Ok(None));
     }
 
-    #[test]
-    fn snippet_rules() {
-        assert_eq!(
-            snippet(b"<html>\r\nBad Gateway</html>"),
-            "<html>  Bad Gateway</html>"
-        );
-        let long = [b'x'; 500];
-        assert_eq!(snippet(&long).len(), SNIPPET_MAX);
-        // A multi-byte character straddling the limit is dropped, not split.
-        let mut body = std::vec![b'a'; 199];
-        body.extend_from_slice("é".as_bytes());
-        assert_eq!(snippet(&body).len(), 199);
-        assert!(snippet(b"access_token=abc&token_type=mac").starts_with("<withheld"));
-        assert!(snippet(b"{\"Refresh_Token\":\"r\"}").starts_with("<withheld"));
-    }
-
     proptest! {
-        #[test]
-        fn snippet_is_bounded(body in proptest::collection::vec(any::<u8>(), 0..600)) {
-            let s = snippet(&body);
-            prop_assert!(s.len() <= SNIPPET_MAX);
-            prop_assert!(!s.chars().any(char::is_control));
-        }
-
         #[test]
         fn parse_object_never_panics(body in proptest::collection::vec(any::<u8>(), 0..300)) {
             if let Err(BodyProblem::NotJson { offset }) = parse_object(&body) {

@@ -21,8 +21,11 @@
 //!
 //! - Tokens, codes, client secrets and PKCE verifiers are [`Secret`](crate::secret::Secret)s:
 //!   redacted in `Debug`/`Display`, zeroized on drop, and moved (not copied) out of
-//!   parsed JSON. Error values never contain them; a body quoted in an error is cut to
-//!   200 bytes and withheld entirely when it names a credential field.
+//!   parsed JSON. Error values never contain them: a token or registration body that
+//!   does not parse into the expected response is never quoted, only summarized
+//!   ([`BodySummary`]); errors quote only members known to be safe (`error`,
+//!   `error_description`, `token_type`), decoded and passed through
+//!   [`text::Sanitized`](crate::text::Sanitized).
 //! - Endpoints must be `https`, or `http` to a loopback host ([`check_endpoint`]).
 //! - Metadata identifiers are checked against where they came from
 //!   ([`resource_matches`], exact issuer comparison, RFC 9207 `iss`).
@@ -104,7 +107,9 @@ pub use discovery::{
     parse_protected_resource_metadata, protected_resource_metadata_urls, supports_s256,
     AuthorizationServerMetadata, DiscoveryError, ProtectedResourceMetadata,
 };
-pub use error::{parse_error_response, BodyProblem, ErrorCode, ErrorResponse};
+pub use error::{
+    parse_error_response, BodyKind, BodyProblem, BodySummary, ErrorCode, ErrorResponse,
+};
 pub use form::FormError;
 pub use pkce::{s256_challenge, state_from_entropy, Pkce, CODE_CHALLENGE_METHOD};
 pub use registration::{

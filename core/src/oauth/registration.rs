@@ -6,9 +6,10 @@
 //! [`ClientRegistration`] for later sessions.
 
 use super::client::{ClientAuthMethod, ClientRegistration};
-use super::error::BodyProblem;
+use super::error::{BodyProblem, BodySummary};
 use super::json;
 use crate::http::{Header, Method, Request};
+use crate::text::Sanitized;
 use alloc::string::String;
 use core::fmt;
 
@@ -136,9 +137,10 @@ impl From<&str> for RegistrationErrorCode {
     }
 }
 
+/// Sanitized: an [`RegistrationErrorCode::Other`] is server text.
 impl fmt::Display for RegistrationErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        write!(f, "{}", Sanitized::quoted(self.as_str()))
     }
 }
 
@@ -160,9 +162,9 @@ pub enum RegistrationError {
         status: u16,
         /// What was wrong.
         what: BodyProblem,
-        /// At most 200 bytes of the body, withheld entirely if it names a credential
-        /// field (a registration response carries the client secret).
-        snippet: String,
+        /// The body's length and look. The body itself is never quoted: a registration
+        /// response carries the client secret, however its key is written.
+        body: BodySummary,
     },
     /// The server assigned a `token_endpoint_auth_method` this crate cannot perform
     /// (e.g. `private_key_jwt`).
@@ -184,21 +186,18 @@ impl fmt::Display for RegistrationError {
             } => {
                 write!(f, "client registration rejected (HTTP {status}): {error}")?;
                 if let Some(d) = error_description {
-                    write!(f, ": {d}")?;
+                    write!(f, ": {}", Sanitized::quoted(d))?;
                 }
                 Ok(())
             }
-            RegistrationError::Malformed {
-                status,
-                what,
-                snippet,
-            } => write!(
+            RegistrationError::Malformed { status, what, body } => write!(
                 f,
-                "malformed registration response (HTTP {status}): {what}; body starts {snippet:?}"
+                "malformed registration response (HTTP {status}): {what}; {body}"
             ),
             RegistrationError::UnsupportedAuthMethod(m) => write!(
                 f,
-                "registration assigned token endpoint auth method {m:?}, which is not supported"
+                "registration assigned token endpoint auth method \"{}\", which is not supported",
+                Sanitized::quoted(m)
             ),
             RegistrationError::MissingClientSecret { method } => {
                 write!(f, "registration assigned {method} but no client_secret")
@@ -234,7 +233,7 @@ pub fn parse_registration_response(
     let malformed = |what: BodyProblem| RegistrationError::Malformed {
         status,
         what,
-        snippet: json::snippet(body),
+        body: BodySummary::of(body),
     };
     let accepted = status == 200 || status == 201;
     let mut o = match json::parse_object(body) {
@@ -449,8 +448,9 @@ mod tests {
     fn malformed_responses() {
         let e = parse_registration_response(404, b"<html>Not Found</html>").unwrap_err();
         assert!(
-            matches!(e, RegistrationError::Malformed { status: 404, what: BodyProblem::UnexpectedStatus, ref snippet } if snippet.contains("Not Found"))
+            matches!(e, RegistrationError::Malformed { status: 404, what: BodyProblem::UnexpectedStatus, body } if body.len == 22)
         );
+        assert!(!e.to_string().contains("Not Found"), "{e}");
         let e = parse_registration_response(201, b"{}").unwrap_err();
         assert!(matches!(
             e,
@@ -485,6 +485,19 @@ mod tests {
         .unwrap_err();
         let shown = format!("{e} {e:?}");
         assert!(!shown.contains("TOPSECRET"), "{shown}");
+        // The same with the key written as a JSON escape: the parser reads it, so it
+        // is the same response, and still nothing of the body is quoted.
+        for body in [
+            &br#"{"client_id":"x","client\u005fsecret":"TOPSECRET","client_secret_expires_at":"later"}"#[..],
+            br#"{"client\u005fsecret":"TOPSECRET"}"#,
+            b"<html>client_secret: TOPSECRET</html>",
+        ] {
+            for status in [200, 201, 400, 500] {
+                let e = parse_registration_response(status, body).unwrap_err();
+                let shown = format!("{e} {e:?}");
+                assert!(!shown.contains("TOPSECRET"), "HTTP {status}: {shown}");
+            }
+        }
         assert!(matches!(
             e,
             RegistrationError::Malformed {
@@ -526,7 +539,7 @@ mod tests {
         fn never_panics(status in any::<u16>(), body in proptest::collection::vec(any::<u8>(), 0..300)) {
             match parse_registration_response(status, &body) {
                 Ok(reg) => prop_assert!(!reg.client_id.is_empty()),
-                Err(RegistrationError::Malformed { snippet, .. }) => prop_assert!(snippet.len() <= 200),
+                Err(RegistrationError::Malformed { body: summary, .. }) => prop_assert_eq!(summary.len, body.len()),
                 Err(_) => {}
             }
         }

@@ -12,10 +12,11 @@
 //! drop.
 
 use super::client::ClientRegistration;
-use super::error::{error_from_object, BodyProblem, ErrorResponse};
+use super::error::{error_from_object, BodyProblem, BodySummary, ErrorResponse};
 use super::{form, json};
 use crate::http::{Header, Method, Request};
 use crate::secret::Secret;
+use crate::text::Sanitized;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -163,9 +164,9 @@ pub enum TokenError {
         status: u16,
         /// What was wrong.
         what: BodyProblem,
-        /// At most 200 bytes of the body (lossy UTF-8), withheld entirely if the body
-        /// names a credential field, so no token ever lands in an error.
-        snippet: String,
+        /// The body's length and look. The body itself is never quoted: whatever its
+        /// shape (escaped JSON keys, form encoding, an HTML page), it may hold a token.
+        body: BodySummary,
     },
 }
 
@@ -183,16 +184,14 @@ impl fmt::Display for TokenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TokenError::Endpoint(e) => write!(f, "token endpoint error: {e}"),
-            TokenError::UnsupportedTokenType(t) => {
-                write!(f, "token endpoint issued token_type {t:?}, not Bearer")
-            }
-            TokenError::Malformed {
-                status,
-                what,
-                snippet,
-            } => write!(
+            TokenError::UnsupportedTokenType(t) => write!(
                 f,
-                "malformed token endpoint response (HTTP {status}): {what}; body starts {snippet:?}"
+                "token endpoint issued token_type \"{}\", not Bearer",
+                Sanitized::quoted(t)
+            ),
+            TokenError::Malformed { status, what, body } => write!(
+                f,
+                "malformed token endpoint response (HTTP {status}): {what}; {body}"
             ),
         }
     }
@@ -242,7 +241,7 @@ pub fn parse_token_response(status: u16, body: &[u8]) -> Result<TokenResponse, T
     let malformed = |what: BodyProblem| TokenError::Malformed {
         status,
         what,
-        snippet: json::snippet(body),
+        body: BodySummary::of(body),
     };
     let success = (200..300).contains(&status);
     let mut obj = match json::parse_object(body) {
@@ -632,26 +631,29 @@ mod tests {
     }
 
     #[test]
-    fn html_and_garbage_are_malformed_with_snippet() {
+    fn html_and_garbage_are_malformed_and_summarized() {
         let html = b"<html><body>502 Bad Gateway</body></html>";
         match parse_token_response(502, html) {
             Err(TokenError::Malformed {
                 status: 502,
                 what: BodyProblem::UnexpectedStatus,
-                snippet,
+                body,
             }) => {
-                assert_eq!(snippet.as_bytes(), html);
+                assert_eq!(body.len, html.len());
+                assert_eq!(body.kind, crate::oauth::BodyKind::Markup);
             }
             other => panic!("{other:?}"),
         }
         let big = [b'x'; 1000];
         match parse_token_response(200, &big) {
-            Err(TokenError::Malformed {
-                what: BodyProblem::NotJson { offset: 0 },
-                snippet,
-                ..
-            }) => {
-                assert_eq!(snippet.len(), 200);
+            Err(
+                e @ TokenError::Malformed {
+                    what: BodyProblem::NotJson { offset: 0 },
+                    ..
+                },
+            ) => {
+                assert!(e.to_string().contains("1000 bytes of text"), "{e}");
+                assert!(!e.to_string().contains("xxx"), "{e}");
             }
             other => panic!("{other:?}"),
         }
@@ -678,7 +680,7 @@ mod tests {
 
     #[test]
     fn tokens_never_reach_errors() {
-        // A form-encoded success body (GitHub style) is not JSON: the snippet is withheld.
+        // A form-encoded success body (GitHub style) is not JSON: it is not quoted.
         let e =
             parse_token_response(200, b"access_token=gho_SECRET123&token_type=bearer").unwrap_err();
         let shown = format!("{e} {e:?}");
@@ -697,6 +699,42 @@ mod tests {
         assert!(!shown.contains("SECRET"), "{shown}");
     }
 
+    #[test]
+    fn escaped_keys_html_and_form_bodies_are_never_quoted() {
+        // The key is `access_token`, written with a JSON escape: a byte search for the
+        // name misses it, the parser does not. The bad `expires_in` fails the parse
+        // after the token was read.
+        let bodies: [&[u8]; 6] = [
+            br#"{"access\u005ftoken":"SECRET-1","token_type":"Bearer","expires_in":"abc"}"#,
+            br#"{"\u0061ccess_token":"SECRET-1","token_type":5}"#,
+            br#"{"refresh\u005Ftoken":"SECRET-1"}"#,
+            b"<html><body>your token is SECRET-1</body></html>",
+            b"access_token=SECRET-1&token_type=bearer",
+            b"\xffSECRET-1",
+        ];
+        for (i, b) in bodies.iter().enumerate() {
+            for status in [200, 400, 502] {
+                let e = parse_token_response(status, b).unwrap_err();
+                let shown = format!("{e} {e:?}");
+                assert!(
+                    !shown.contains("SECRET"),
+                    "body {i}, HTTP {status}: {shown}"
+                );
+                assert!(crate::text::is_safe(&shown), "{shown}");
+            }
+        }
+        // token_type is a known-safe member: quoted, sanitized.
+        let e = parse_token_response(
+            200,
+            br#"{"access_token":"SECRET","token_type":"m\u001bac"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "token endpoint issued token_type \"m\\u{1b}ac\", not Bearer"
+        );
+    }
+
     proptest! {
         #[test]
         fn parse_never_panics(status in any::<u16>(), body in proptest::collection::vec(any::<u8>(), 0..300)) {
@@ -705,7 +743,7 @@ mod tests {
                     prop_assert!((200..300).contains(&status));
                     prop_assert!(!t.access_token.is_empty());
                 }
-                Err(TokenError::Malformed { snippet, .. }) => prop_assert!(snippet.len() <= 200),
+                Err(TokenError::Malformed { body: summary, .. }) => prop_assert_eq!(summary.len, body.len()),
                 Err(_) => {}
             }
         }
