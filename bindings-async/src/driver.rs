@@ -12,7 +12,7 @@ use crate::helper::{HelperError, HelperRunner};
 use crate::store::Store;
 use bearerflow::http::{Header, Method, Request};
 use bearerflow::session::{
-    Action, FetchId, FetchPurpose, HelperOutput, HttpErrorKind, RequestError, RequestId, Session,
+    Action, FetchId, FetchPurpose, HttpErrorKind, RequestError, RequestId, Session, SessionError,
     Stats, Verdict,
 };
 use bearerflow::time::Timestamp;
@@ -73,7 +73,7 @@ pub(crate) enum Msg {
         result: FetchResult,
     },
     HelperDone {
-        result: Result<HelperOutput, HelperError>,
+        result: Result<Vec<u8>, HelperError>,
     },
     Redirect {
         url: String,
@@ -101,6 +101,9 @@ pub(crate) struct Driver {
     phase: Phase,
     /// The host-side cause of the last helper failure, for `Fail` details.
     helper_failure: Option<String>,
+    /// Why the authorizer could not complete the last authorization, for `Fail`
+    /// details (core only knows that it could not).
+    authorize_failure: Option<String>,
 }
 
 impl Driver {
@@ -129,6 +132,7 @@ impl Driver {
             events,
             phase,
             helper_failure: None,
+            authorize_failure: None,
         }
     }
 
@@ -255,14 +259,13 @@ impl Driver {
                     error: result.as_ref().err().map(|e| e.to_string()),
                 });
                 match result {
-                    Ok(output) => {
+                    Ok(stdout) => {
                         self.helper_failure = None;
-                        self.session.handle_helper_output(Ok(output), now);
+                        self.session.handle_helper_stdout(&stdout, now);
                     }
                     Err(e) => {
                         self.helper_failure = Some(e.to_string());
-                        self.session
-                            .handle_helper_output(Err(e.to_session_error()), now);
+                        self.session.handle_helper_failure(e.exit_code(), now);
                     }
                 }
             }
@@ -271,7 +274,11 @@ impl Driver {
                 self.emit(Event::Redirect { at: now, accepted });
             }
             Msg::AuthorizeFailed { reason } => {
-                self.emit(Event::AuthorizeFailed { at: now, reason });
+                self.emit(Event::AuthorizeFailed {
+                    at: now,
+                    reason: reason.clone(),
+                });
+                self.authorize_failure = Some(reason);
                 self.session.handle_authorize_error(now);
             }
             Msg::Query { reply } => {
@@ -367,15 +374,23 @@ impl Driver {
                     // closed channel means the driver is stopping.
                     if let (Some(helper), Some(tx)) = (&self.helper, self.weak.upgrade()) {
                         let helper = Arc::clone(helper);
+                        let max_output = self.session.config().policy.max_helper_output as usize;
                         tokio::spawn(async move {
-                            let result = helper.run().await;
+                            let result = helper.run(max_output).await;
                             let _ = tx.send(Msg::HelperDone { result });
                         });
                     }
                 }
                 Action::Fail { id, error, cause } => {
-                    let detail = match (error, &self.helper_failure) {
-                        (RequestError::HelperFailed, Some(h)) => Some(h.clone()),
+                    let unavailable = matches!(
+                        cause.as_deref(),
+                        Some(SessionError::AuthorizationUnavailable)
+                    );
+                    let detail = match (error, &self.helper_failure, &self.authorize_failure) {
+                        (RequestError::HelperFailed, Some(h), _) => Some(h.clone()),
+                        (RequestError::AuthorizationFailed, _, Some(a)) if unavailable => {
+                            Some(format!("{}: {a}", SessionError::AuthorizationUnavailable))
+                        }
                         _ => cause.map(|e| e.to_string()),
                     };
                     self.emit(Event::Fail {

@@ -116,7 +116,6 @@ impl Error {
             Error::Redirect(_) => "redirect_refused",
             Error::BodyNotReplayable => "body_not_replayable",
             Error::InvalidHeader { .. } => "invalid_header",
-            Error::StaleCredential => "stale_credential",
             Error::DriverGone => "driver_gone",
         }
     }

@@ -1,10 +1,14 @@
 //! Running a header helper (`Action::RunHelper`): a command that prints the headers to
 //! attach, re-run by the session on `401` and when its TTL passes.
+//!
+//! A runner only runs the command and hands back what it printed (at most one byte more
+//! than core's `Policy::max_helper_output`); core reads and bounds the output
+//! (`Session::handle_helper_stdout`), so every binding treats it alike.
 
 use async_trait::async_trait;
-use bearerflow::session::{parse_helper_output, HelperOutput, HelperOutputError};
 use std::fmt;
 use std::time::Duration;
+use tokio::io::AsyncReadExt;
 
 /// The helper could not produce headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,8 +23,6 @@ pub enum HelperError {
     },
     /// The command did not finish in time (it was killed).
     Timeout(Duration),
-    /// Its output is not headers.
-    Output(HelperOutputError),
 }
 
 impl fmt::Display for HelperError {
@@ -38,7 +40,6 @@ impl fmt::Display for HelperError {
                 "the header helper did not finish within {} ms",
                 d.as_millis()
             ),
-            HelperError::Output(e) => write!(f, "{e}"),
         }
     }
 }
@@ -46,15 +47,12 @@ impl fmt::Display for HelperError {
 impl std::error::Error for HelperError {}
 
 impl HelperError {
-    /// The session's input for this failure (a type translation; the driver also keeps
-    /// this error's text as the failure's detail).
-    pub fn to_session_error(&self) -> HelperOutputError {
+    /// The exit status to hand to `Session::handle_helper_failure`: the code when the
+    /// command exited, `None` when it did not (not started, killed, timed out).
+    pub fn exit_code(&self) -> Option<i32> {
         match self {
-            HelperError::Output(e) => e.clone(),
-            HelperError::Exit { code } => HelperOutputError::CommandFailed { code: *code },
-            HelperError::Spawn(_) | HelperError::Timeout(_) => {
-                HelperOutputError::CommandFailed { code: None }
-            }
+            HelperError::Exit { code } => *code,
+            HelperError::Spawn(_) | HelperError::Timeout(_) => None,
         }
     }
 }
@@ -62,14 +60,15 @@ impl HelperError {
 /// Runs the header helper.
 #[async_trait]
 pub trait HelperRunner: Send + Sync + 'static {
-    /// Run once and return the parsed headers.
-    async fn run(&self) -> Result<HelperOutput, HelperError>;
+    /// Run once and return what it printed on standard output: at most `max_output + 1`
+    /// bytes (stop reading there; core refuses output over `max_output`).
+    async fn run(&self, max_output: usize) -> Result<Vec<u8>, HelperError>;
 }
 
-/// Runs a shell command (`sh -c` on unix, `cmd /C` on Windows) and parses its standard
-/// output with [`parse_helper_output`]: a JSON object of strings or `Name: value` lines.
-/// Standard error passes through to the host's. A run longer than the timeout is
-/// killed.
+/// Runs a shell command (`sh -c` on unix, `cmd /C` on Windows) and returns its standard
+/// output (core parses it: a JSON object of strings or `Name: value` lines). Standard
+/// error passes through to the host's. A run longer than the timeout is killed, and so
+/// is one that prints more than the session accepts.
 #[derive(Debug, Clone)]
 pub struct CommandHelper {
     command: String,
@@ -94,7 +93,7 @@ impl CommandHelper {
 
 #[async_trait]
 impl HelperRunner for CommandHelper {
-    async fn run(&self) -> Result<HelperOutput, HelperError> {
+    async fn run(&self, max_output: usize) -> Result<Vec<u8>, HelperError> {
         let mut cmd = if cfg!(windows) {
             let mut c = tokio::process::Command::new("cmd");
             c.arg("/C").arg(&self.command);
@@ -112,24 +111,47 @@ impl HelperRunner for CommandHelper {
         // `sh` would leave `sleep`, say, holding the output pipe).
         #[cfg(unix)]
         cmd.process_group(0);
-        let child = cmd.spawn().map_err(|e| HelperError::Spawn(e.to_string()))?;
+        let mut child = cmd.spawn().map_err(|e| HelperError::Spawn(e.to_string()))?;
         let pid = child.id();
-        let output = match tokio::time::timeout(self.timeout, child.wait_with_output()).await {
-            Ok(Ok(o)) => o,
-            Ok(Err(e)) => return Err(HelperError::Spawn(e.to_string())),
+        let Some(stdout) = child.stdout.take() else {
+            return Err(HelperError::Spawn("no standard output pipe".into()));
+        };
+        let limit = u64::try_from(max_output)
+            .unwrap_or(u64::MAX)
+            .saturating_add(1);
+        let run = async {
+            let mut out = Vec::new();
+            stdout
+                .take(limit)
+                .read_to_end(&mut out)
+                .await
+                .map_err(|e| HelperError::Spawn(e.to_string()))?;
+            if out.len() > max_output {
+                // More than the session accepts: stop it rather than read on.
+                kill_group(pid);
+                let _ = child.kill().await;
+                return Ok(out);
+            }
+            let status = child
+                .wait()
+                .await
+                .map_err(|e| HelperError::Spawn(e.to_string()))?;
+            if !status.success() {
+                return Err(HelperError::Exit {
+                    code: status.code(),
+                });
+            }
+            Ok(out)
+        };
+        match tokio::time::timeout(self.timeout, run).await {
+            Ok(result) => result,
             // Dropping the future drops the child, which kills it (kill_on_drop); the
             // group kill ends whatever it started.
             Err(_) => {
                 kill_group(pid);
-                return Err(HelperError::Timeout(self.timeout));
+                Err(HelperError::Timeout(self.timeout))
             }
-        };
-        if !output.status.success() {
-            return Err(HelperError::Exit {
-                code: output.status.code(),
-            });
         }
-        parse_helper_output(&output.stdout).map_err(HelperError::Output)
     }
 }
 
@@ -152,40 +174,36 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn parses_json_output() {
+    async fn returns_what_the_command_printed() {
         let out = CommandHelper::new(r#"printf '{"Authorization": "Bearer abc"}'"#)
-            .run()
+            .run(1024)
             .await
             .unwrap();
-        assert_eq!(out.headers.len(), 1);
-        assert_eq!(out.headers[0].value.expose(), "Bearer abc");
+        assert_eq!(out, br#"{"Authorization": "Bearer abc"}"#);
+    }
+
+    #[tokio::test]
+    async fn reads_at_most_one_byte_over_the_limit_and_stops_the_command() {
+        // `yes` prints forever: the run ends at the limit, not at the timeout.
+        let started = std::time::Instant::now();
+        let out = CommandHelper::new("yes")
+            .timeout(Duration::from_secs(60))
+            .run(100)
+            .await
+            .unwrap();
+        assert_eq!(out.len(), 101);
+        assert!(started.elapsed() < Duration::from_secs(30));
     }
 
     #[tokio::test]
     async fn failures_are_typed() {
-        assert_eq!(
-            CommandHelper::new("exit 3").run().await.unwrap_err(),
-            HelperError::Exit { code: Some(3) }
-        );
-        assert_eq!(
-            CommandHelper::new("echo not-a-header")
-                .run()
-                .await
-                .unwrap_err(),
-            HelperError::Output(HelperOutputError::Malformed { line: 1 })
-        );
-        let slow = CommandHelper::new("sleep 5").timeout(Duration::from_millis(100));
-        let started = std::time::Instant::now();
-        assert!(matches!(
-            slow.run().await.unwrap_err(),
-            HelperError::Timeout(_)
-        ));
-        assert!(started.elapsed() < Duration::from_secs(3));
-        let e = HelperError::Exit { code: Some(3) };
-        assert_eq!(
-            e.to_session_error(),
-            HelperOutputError::CommandFailed { code: Some(3) }
-        );
+        let e = CommandHelper::new("exit 3").run(1024).await.unwrap_err();
+        assert_eq!(e, HelperError::Exit { code: Some(3) });
+        assert_eq!(e.exit_code(), Some(3));
         assert!(e.to_string().contains('3'));
+        let slow = CommandHelper::new("sleep 5").timeout(Duration::from_millis(100));
+        let e = slow.run(1024).await.unwrap_err();
+        assert!(matches!(e, HelperError::Timeout(_)));
+        assert_eq!(e.exit_code(), None);
     }
 }

@@ -61,7 +61,8 @@ pub struct Policy {
     /// Most scope values accepted in one list (`scopes_supported`, a challenge's
     /// `scope`, a granted `scope`).
     pub max_scopes: u32,
-    /// A resource request (an MCP call) must have its response headers by then.
+    /// A resource request (an MCP call) must have its response headers by then, and a
+    /// response that is not a stream its whole body too.
     pub resource_deadline: Millis,
     /// A streaming resource response (SSE) may stay silent this long between events;
     /// a stream has no total deadline.

@@ -20,8 +20,8 @@ libfuzzer_sys::fuzz_target!(|input: &[u8]| {
             assert!(!format!("{t:?}").contains(at) || at.len() < 4);
         }
         Err(e) => {
-            if let TokenError::Malformed { snippet, .. } = &e {
-                assert!(snippet.len() <= 200);
+            if let TokenError::Malformed { body: summary, .. } = &e {
+                assert_eq!(summary.len, body.len());
             }
             let _ = format!("{e} {e:?}");
         }

@@ -100,6 +100,54 @@ fn config_errors_never_quote_the_config() {
     }
 }
 
+/// An authorization server that echoes the refresh token it was sent in its
+/// `error_description` does not get it printed.
+#[test]
+fn an_echoed_refresh_token_is_redacted_from_the_error() {
+    let snap = Snapshot {
+        version: SNAPSHOT_VERSION,
+        tokens: Some(StoredTokens {
+            access_token: Secret::new("at"),
+            refresh_token: Some(Secret::new(PLANT)),
+            received_at: 0,
+            expires_at: Some(10_000),
+            scope: None,
+            generation: 1,
+            refresh_at: None,
+        }),
+        client: Some(ClientRegistration::public("client-1")),
+        server: Some(StoredServer {
+            issuer: ISSUER.into(),
+            token_endpoint: TOKEN_ENDPOINT.into(),
+            authorization_endpoint: None,
+            registration_endpoint: None,
+        }),
+    };
+    for code in ["invalid_grant", "invalid_request"] {
+        let mut s = Session::restore(refresh_only_config(), snap.clone(), SEED, Timestamp(0));
+        s.begin_request(Timestamp(20_000));
+        let id = std::iter::from_fn(|| s.poll_action())
+            .find_map(|a| match a {
+                Action::Fetch { id, .. } => Some(id),
+                _ => None,
+            })
+            .expect("a refresh");
+        let body = format!(
+            r#"{{"error":"{code}","error_description":"refresh token {PLANT} is not valid"}}"#
+        );
+        s.handle_http_response(id, 400, &[], body.as_bytes(), Timestamp(20_010));
+        let acts: Vec<Action> = std::iter::from_fn(|| s.poll_action()).collect();
+        let e = s.last_error().expect("an error");
+        check_error(code, e);
+        assert!(e.to_string().contains("<redacted>"), "{e}");
+        for a in &acts {
+            if let Action::Fail { cause: Some(c), .. } = a {
+                check_error("Fail cause", c);
+            }
+        }
+    }
+}
+
 /// Token endpoint answers that carry the planted value in a secret field, next to a
 /// field that makes them unusable, and bodies that are not token responses at all.
 #[test]

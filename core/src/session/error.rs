@@ -165,30 +165,10 @@ impl serde::Serialize for SessionError {
     }
 }
 
-/// Longest piece of server-supplied text an error shows, in characters.
-const SERVER_TEXT_MAX: usize = 200;
-
-/// Text a server chose (an `error_description`, a `resource`), shown with control
-/// characters escaped visibly and cut to [`SERVER_TEXT_MAX`] characters.
-pub(crate) struct ServerText<'a>(pub(crate) &'a str);
-
-impl fmt::Display for ServerText<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use fmt::Write;
-        for (i, c) in self.0.chars().enumerate() {
-            if i == SERVER_TEXT_MAX {
-                return f.write_char('…');
-            }
-            if c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
-                for e in c.escape_unicode() {
-                    f.write_char(e)?;
-                }
-            } else {
-                f.write_char(c)?;
-            }
-        }
-        Ok(())
-    }
+/// Text a server chose (an `error_description`, a `resource`), shown through core's one
+/// sanitizer: unsafe characters escaped visibly, length capped.
+fn server_text(text: &str) -> crate::text::Sanitized<'_> {
+    crate::text::Sanitized::quoted(text)
 }
 
 /// An RFC 6749 §5.2 error as a session shows it: the code, then the server's
@@ -197,12 +177,12 @@ struct OAuthText<'a>(&'a ErrorResponse);
 
 impl fmt::Display for OAuthText<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", ServerText(self.0.error.as_str()))?;
+        write!(f, "{}", server_text(self.0.error.as_str()))?;
         if let Some(d) = &self.0.error_description {
-            write!(f, ": {}", ServerText(d))?;
+            write!(f, ": {}", server_text(d))?;
         }
         if let Some(u) = &self.0.error_uri {
-            write!(f, " (see {})", ServerText(u))?;
+            write!(f, " (see {})", server_text(u))?;
         }
         Ok(())
     }
@@ -224,7 +204,7 @@ impl fmt::Display for SessionError {
             SessionError::ResourceMismatch { declared } => write!(
                 f,
                 "protected resource metadata is for \"{}\", not this server",
-                ServerText(declared)
+                server_text(declared)
             ),
             SessionError::CrossOriginMetadata => {
                 f.write_str("resource_metadata URL is on another origin than the resource")
@@ -252,10 +232,10 @@ impl fmt::Display for SessionError {
                 Some(d) => write!(
                     f,
                     "authorization denied: {}: {}",
-                    ServerText(error),
-                    ServerText(d)
+                    server_text(error),
+                    server_text(d)
                 ),
-                None => write!(f, "authorization denied: {}", ServerText(error)),
+                None => write!(f, "authorization denied: {}", server_text(error)),
             },
             SessionError::AuthorizationTimedOut => {
                 f.write_str("authorization was not completed in time")

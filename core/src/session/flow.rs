@@ -690,6 +690,7 @@ impl Session {
         match oauth::parse_token_response(status, body) {
             Ok(resp) => self.accept_tokens(resp, sent_at, now),
             Err(oauth::TokenError::Endpoint(e)) => {
+                let e = self.scrub(e);
                 let invalid_client = matches!(
                     e.error,
                     oauth::ErrorCode::InvalidClient | oauth::ErrorCode::UnauthorizedClient

@@ -71,13 +71,8 @@ impl Session {
             return;
         };
         let resource = oauth::canonical_resource(&self.config.resource_url).ok();
-        let req = oauth::refresh_request(
-            server.token_endpoint,
-            client,
-            rt,
-            resource.as_deref(),
-            None,
-        );
+        let req =
+            oauth::refresh_request(server.token_endpoint, client, rt, resource.as_deref(), None);
         self.stats.refresh_requests += 1;
         self.fetch(Purpose::Refresh, req, Step::Refresh, now);
     }
@@ -192,6 +187,30 @@ impl Session {
         }
     }
 
+    /// An authorization server that echoes what it was sent would print our own secrets
+    /// in its `error_description`: take them out before the error is kept or shown.
+    pub(super) fn scrub(&self, mut e: oauth::ErrorResponse) -> oauth::ErrorResponse {
+        let set = self.cred.set();
+        let secrets = [
+            set.and_then(|t| t.refresh_token()).map(|r| r.expose()),
+            set.map(|t| t.access_token()),
+            self.client()
+                .and_then(|c| c.client_secret.as_ref())
+                .map(|s| s.expose()),
+        ];
+        for text in [&mut e.error_description, &mut e.error_uri]
+            .into_iter()
+            .flatten()
+        {
+            for secret in secrets.iter().flatten().filter(|s| s.len() >= 4) {
+                if text.contains(secret) {
+                    *text = text.replace(secret, "<redacted>");
+                }
+            }
+        }
+        e
+    }
+
     /// The authorization server said no to a refresh (RFC 6749 §5.2).
     fn on_refresh_refused(
         &mut self,
@@ -199,6 +218,7 @@ impl Session {
         retry_after: Option<Millis>,
         now: Timestamp,
     ) {
+        let e = self.scrub(e);
         match &e.error {
             ErrorCode::InvalidGrant => {
                 let cause = SessionError::TokenEndpoint(e);
