@@ -93,7 +93,7 @@ pub const ALL: &[Scenario] = &[
     ),
     (
         "odd_token_answers_keep_the_refresh_token",
-        "the token endpoint answers a proxy's 404 page, a 302, status 0 and an HTML 200: each is transient, the waiting request fails with token_endpoint_unavailable after four attempts, the refresh token is never dropped, and the next request refreshes",
+        "the token endpoint answers a proxy's 404 page, a 408, a 302 and status 0: each is transient, the waiting request fails with token_endpoint_unavailable after four attempts; the next request meets a captive portal's HTML 200, then refreshes; the refresh token is never dropped",
         odd_token_answers_keep_the_refresh_token,
     ),
     (
@@ -371,6 +371,7 @@ pub fn odd_token_answers_keep_the_refresh_token() -> Sim {
     let mut sim = restored(Some(10), true, refresh_only_config());
     for (status, body) in [
         (404, "<html><body>Not Found</body></html>"),
+        (408, ""),
         (302, ""),
         (0, ""),
         (200, "<html>Sign in to the Wi-Fi</html>"),

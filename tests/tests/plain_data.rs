@@ -144,6 +144,28 @@ fn actions_render_in_the_one_json_shape() {
 }
 
 #[test]
+fn a_fetch_request_serializes_as_the_fetch_action_carries_it() {
+    let req = bearerflow::oauth::refresh_request(
+        "https://as.example/token",
+        &bearerflow::oauth::ClientRegistration::public("app"),
+        &bearerflow::secret::Secret::new("rt"),
+        None,
+        None,
+    );
+    let v = serde_json::to_value(&req).unwrap();
+    assert_eq!(v["method"], json!("POST"));
+    assert_eq!(v["url"], json!("https://as.example/token"));
+    assert_eq!(
+        v["body"],
+        json!("grant_type=refresh_token&refresh_token=rt&client_id=app")
+    );
+    assert_eq!(
+        v["headers"][0],
+        json!(["Content-Type", "application/x-www-form-urlencoded"])
+    );
+}
+
+#[test]
 fn config_from_json_refuses_unknown_fields_and_unworkable_values_naming_the_field() {
     let base = json!({
         "resource_url": "https://mcp.example.com/mcp",

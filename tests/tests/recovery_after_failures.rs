@@ -41,9 +41,9 @@ fn odd_answers_are_transient_and_the_refresh_token_survives_them() {
         Some(&Outcome::Failed(RequestError::TokenEndpointUnavailable))
     );
     assert_eq!(sim.outcomes.get(&2), Some(&Outcome::Delivered(200)));
-    // Four odd answers, then the next request's refresh: five presentations of the
-    // same refresh token, none of them after it was dropped.
-    assert_eq!(sim.grants("refresh_token"), 5);
+    // Four odd answers, then the next request's two (a captive portal, then tokens):
+    // six presentations of the same refresh token, none of them after it was dropped.
+    assert_eq!(sim.grants("refresh_token"), 6);
     assert!(sim
         .persisted
         .iter()

@@ -96,6 +96,31 @@ impl Request {
     }
 }
 
+/// `{"method", "url", "headers": [[name, value], …], "body"}`: the shape a `fetch`
+/// action carries (see `Action::to_json`). The header values and the body may hold
+/// secrets: serialize into a buffer that is zeroized after use.
+impl serde::Serialize for Request {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        struct Pairs<'a>(&'a [Header]);
+        impl serde::Serialize for Pairs<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut seq = s.serialize_seq(Some(self.0.len()))?;
+                for h in self.0 {
+                    seq.serialize_element(&(h.name.as_str(), h.value.expose()))?;
+                }
+                seq.end()
+            }
+        }
+        let mut map = s.serialize_map(Some(4))?;
+        map.serialize_entry("method", self.method.as_str())?;
+        map.serialize_entry("url", &self.url)?;
+        map.serialize_entry("headers", &Pairs(&self.headers))?;
+        map.serialize_entry("body", &String::from_utf8_lossy(&self.body))?;
+        map.end()
+    }
+}
+
 impl fmt::Debug for Request {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Request")
