@@ -119,6 +119,9 @@ pub mod text;
 pub mod time;
 pub mod token;
 
+/// This crate's version (`Cargo.toml`), for hosts that report what they run.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
