@@ -1,0 +1,52 @@
+//! The C ABI of bearerflow: core's session machine and header layer behind `bf_`
+//! functions, for any native host (C, C++, Swift, Go through cgo, Zig, Python through
+//! ctypes). The header `include/bearerflow.h` is generated from this crate by cbindgen
+//! (`cbindgen.toml`) and committed; `cargo xtask ci` regenerates it and fails on a
+//! difference. Its opening comment (in `cbindgen.toml`) states the rules every host
+//! follows: ownership, lifetimes, threads, errors and panics.
+//!
+//! This crate translates only. Each function checks its arguments (NULL, alignment,
+//! lengths, UTF-8, enum values), calls one core function, and translates the result
+//! into C types and a [`bf_status`]; every auth decision stays in core.
+//!
+//! # Panics
+//!
+//! Every entry point runs inside `catch_unwind` ([`guard`](crate::guard)), and the
+//! library is built with `panic = "unwind"` (the `c-release` profile), so a bug becomes
+//! `BF_STATUS_PANIC` (and poisons the session it happened on) instead of unwinding into
+//! C or aborting the host. Core claims no panic is reachable from input; the guard is
+//! for the bugs nobody has found.
+//!
+//! All `unsafe` of the project lives here, each block with a `// SAFETY:` comment.
+#![deny(clippy::undocumented_unsafe_blocks)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(missing_docs)]
+#![allow(non_camel_case_types)]
+// The entry points are `unsafe extern "C"`: their safety contract is the header's
+// comments on each function, not a `# Safety` section here.
+#![allow(clippy::missing_safety_doc)]
+#![allow(clippy::too_many_arguments)]
+
+mod action;
+mod args;
+mod guard;
+mod header;
+mod session;
+mod types;
+
+pub use action::{
+    bf_action, bf_action_kind, bf_authorize, bf_cause, bf_fail, bf_fetch, bf_persist, bf_send,
+};
+pub use guard::{bf_error, bf_last_error};
+pub use header::{
+    bf_authorization_bearer_parse, bf_authorization_bearer_render, bf_bearer,
+    bf_bearer_challenge_find, bf_bearer_challenge_parse, bf_bearer_challenge_render, bf_challenge,
+    bf_challenge_list, bf_challenge_parse, bf_challenge_render, bf_challenge_render_token68,
+    bf_param, bf_render_error, bf_render_error_kind, BF_TOLERATED_DUPLICATE_PARAM,
+    BF_TOLERATED_MISSING_COMMA, BF_TOLERATED_TAB_AFTER_SCHEME, BF_TOLERATED_UNQUOTED_NON_TOKEN,
+};
+pub use session::*;
+pub use types::{
+    bf_bytes, bf_fetch_purpose, bf_header, bf_http_error_kind, bf_parse_mode, bf_phase,
+    bf_request_error, bf_status, bf_str, bf_string, bf_string_free, bf_verdict,
+};
