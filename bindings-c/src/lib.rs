@@ -50,3 +50,58 @@ pub use types::{
     bf_bytes, bf_fetch_purpose, bf_header, bf_http_error_kind, bf_parse_mode, bf_phase,
     bf_request_error, bf_status, bf_str, bf_string, bf_string_free, bf_verdict,
 };
+
+/// A global allocator for the unit tests that looks for a marker in every block freed
+/// while armed: how the tests check that secrets are zeroized before their memory is
+/// released.
+#[cfg(test)]
+mod alloc_probe {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    /// Text no other test uses.
+    pub const MARKER: &[u8] = b"zq-secret-marker-7";
+    static ARMED: AtomicBool = AtomicBool::new(false);
+    static FOUND: AtomicUsize = AtomicUsize::new(0);
+    /// One armed test at a time.
+    static LOCK: Mutex<()> = Mutex::new(());
+
+    struct Probe;
+
+    // SAFETY: forwards to `System`. Every block is zeroed when allocated, so the read in
+    // `dealloc` (inside the block being freed, still allocated at that point) reads
+    // initialized bytes.
+    unsafe impl GlobalAlloc for Probe {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            // SAFETY: forwarded contract.
+            unsafe { System.alloc_zeroed(layout) }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            if ARMED.load(Ordering::SeqCst) {
+                // SAFETY: `ptr` is a live block of `layout.size()` bytes until the
+                // `System.dealloc` below, initialized since `alloc` zeroed it.
+                let block = unsafe { core::slice::from_raw_parts(ptr, layout.size()) };
+                if block.windows(MARKER.len()).any(|w| w == MARKER) {
+                    FOUND.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+            // SAFETY: forwarded contract.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+
+    #[global_allocator]
+    static GLOBAL: Probe = Probe;
+
+    /// Run `f` armed; returns how many freed blocks still held the marker.
+    pub fn freed_with_marker(f: impl FnOnce()) -> usize {
+        let _one = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        FOUND.store(0, Ordering::SeqCst);
+        ARMED.store(true, Ordering::SeqCst);
+        f();
+        ARMED.store(false, Ordering::SeqCst);
+        FOUND.load(Ordering::SeqCst)
+    }
+}

@@ -729,3 +729,142 @@ pub unsafe extern "C" fn bf_session_current_error(
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alloc_probe::{freed_with_marker, MARKER};
+    use crate::types::bf_string_free;
+    use core::mem::MaybeUninit;
+
+    const CONFIG: &str = r#"{"resource_url": "https://mcp.example.com/mcp", "credential": {"kind": "oauth", "client": {"client_id": "client-1", "auth_method": "none"}, "token_endpoint": "https://auth.example.com/token", "issuer": "https://auth.example.com"}}"#;
+
+    fn new_session() -> *mut bf_session {
+        let mut out = core::ptr::null_mut();
+        // SAFETY: valid pointers and lengths.
+        let st = unsafe {
+            bf_session_new(
+                CONFIG.as_ptr().cast(),
+                CONFIG.len(),
+                [7u8; 32].as_ptr(),
+                32,
+                0,
+                &mut out,
+            )
+        };
+        assert_eq!(st, bf_status::Ok);
+        out
+    }
+
+    fn poll(s: *mut bf_session) -> bf_action {
+        let mut a = MaybeUninit::<bf_action>::uninit();
+        // SAFETY: a live session and a valid out pointer.
+        let st = unsafe { bf_session_poll_action(s, a.as_mut_ptr()) };
+        assert_eq!(st, bf_status::Ok);
+        // SAFETY: written by the call.
+        unsafe { a.assume_init() }
+    }
+
+    #[test]
+    fn the_probe_sees_a_secret_freed_without_zeroizing() {
+        let n = freed_with_marker(|| drop(String::from_utf8_lossy(MARKER).into_owned()));
+        assert!(n >= 1, "the probe cannot see freed secrets");
+    }
+
+    #[test]
+    fn a_handed_out_snapshot_is_zeroized_when_freed() {
+        let secret = String::from_utf8_lossy(MARKER).into_owned();
+        let n = freed_with_marker(|| {
+            let mut s = bf_string::from_text(&secret);
+            // SAFETY: a string from `from_text`, freed once.
+            unsafe { bf_string_free(&mut s) };
+            assert!(s.ptr.is_null());
+        });
+        assert_eq!(
+            n, 0,
+            "bf_string_free released the secret without zeroizing it"
+        );
+    }
+
+    /// A session holding tokens whose value is the marker, its persist drained.
+    fn session_with_marked_tokens(token: &str) -> *mut bf_session {
+        let s = new_session();
+        let secret = borrow_str(token);
+        let ttl = 60u64;
+        // SAFETY: a live session; the strings are valid for the call.
+        let st = unsafe { bf_session_set_tokens(s, secret, &secret, &ttl, core::ptr::null(), 0) };
+        assert_eq!(st, bf_status::Ok);
+        assert_eq!(poll(s).kind, bf_action_kind::Persist);
+        assert_eq!(poll(s).kind, bf_action_kind::None);
+        s
+    }
+
+    #[test]
+    fn actions_are_zeroized_when_replaced_and_when_the_session_is_freed() {
+        let token = String::from_utf8_lossy(MARKER).into_owned();
+        let s = session_with_marked_tokens(&token);
+        let n = freed_with_marker(|| {
+            let mut id = 0;
+            // SAFETY: a live session and a valid out pointer.
+            unsafe { bf_session_begin_request(s, 1, &mut id) };
+            // The send: its headers hold `Bearer <token>`.
+            assert_eq!(poll(s).kind, bf_action_kind::Send);
+            // The same as JSON, released by the next poll.
+            // SAFETY: as above.
+            unsafe { bf_session_begin_request(s, 1, &mut id) };
+            let mut kind = bf_action_kind::None;
+            let mut json = borrow_str("");
+            // SAFETY: a live session and valid out pointers.
+            unsafe { bf_session_poll_action_json(s, &mut kind, &mut json) };
+            assert_eq!(kind, bf_action_kind::Send);
+            // SAFETY: the JSON stays valid until the next call on the session.
+            let text = unsafe { core::slice::from_raw_parts(json.ptr.cast::<u8>(), json.len) };
+            assert!(text.windows(MARKER.len()).any(|w| w == MARKER));
+            // Past expiry: the refresh fetch's form body holds the refresh token.
+            // SAFETY: as above.
+            unsafe { bf_session_begin_request(s, 120_000, &mut id) };
+            let fetch = poll(s);
+            assert_eq!(fetch.kind, bf_action_kind::Fetch);
+            // This poll releases the fetch.
+            assert_eq!(poll(s).kind, bf_action_kind::None);
+            // SAFETY: a session from `bf_session_new`, freed once.
+            unsafe { bf_session_free(s) };
+        });
+        assert_eq!(n, 0, "{n} freed blocks still held a token");
+    }
+
+    /// Core's `Snapshot::to_json` (and `Action::to_json` for a persist) serializes with
+    /// serde_json into a growing buffer and frees the outgrown buffers without zeroizing
+    /// them (core's `session/json.rs` says so). The binding cannot fix that without
+    /// serializing snapshots itself; the fix belongs in core (see the report).
+    #[test]
+    #[ignore = "core's snapshot JSON leaves outgrown serde_json buffers unzeroized"]
+    fn a_persisted_snapshot_leaves_no_token_in_freed_memory() {
+        let token = String::from_utf8_lossy(MARKER).into_owned();
+        let n = freed_with_marker(|| {
+            let s = session_with_marked_tokens(&token);
+            // SAFETY: a session from `bf_session_new`, freed once.
+            unsafe { bf_session_free(s) };
+        });
+        assert_eq!(n, 0, "{n} freed blocks still held the token");
+    }
+
+    #[test]
+    fn a_panic_poisons_the_session() {
+        let s = new_session();
+        let st = with_session(s, |_| panic!("a bug"));
+        assert_eq!(st, bf_status::Panic);
+        let mut id = 0;
+        // SAFETY: a live (poisoned) session and a valid out pointer.
+        let st = unsafe { bf_session_begin_request(s, 0, &mut id) };
+        assert_eq!(st, bf_status::Poisoned);
+        let mut e = MaybeUninit::uninit();
+        // SAFETY: a live session and a valid out pointer.
+        let st = unsafe { bf_session_last_error(s, e.as_mut_ptr()) };
+        assert_eq!(st, bf_status::Ok);
+        // SAFETY: written by the call.
+        assert_eq!(unsafe { e.assume_init() }.status, bf_status::Poisoned);
+        // SAFETY: a session from `bf_session_new`, freed once.
+        unsafe { bf_session_free(s) };
+    }
+}
