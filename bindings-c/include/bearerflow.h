@@ -773,7 +773,9 @@ bf_status bf_session_handle_resource_response(struct bf_session *session, uint64
 // The answer to `BF_ACTION_KIND_FETCH` `id`: status, response headers (`n_headers`, UTF-8;
 // only `Retry-After` is read) and the body as read. Read during the call only. Read
 // at most one byte more than the policy's `max_response_body` (default 1 MiB) and
-// hand that over: the session refuses it with a typed error.
+// hand that over: the session refuses it with a typed error. A header that is not
+// UTF-8 is `BF_STATUS_INVALID_UTF8` and the exchange stays unanswered: answer it
+// again without that header.
 bf_status bf_session_handle_http_response(struct bf_session *session, uint64_t id, uint16_t status, const struct bf_header *headers, size_t n_headers, const uint8_t *body, size_t body_len, uint64_t now_ms);
 
 // `BF_ACTION_KIND_FETCH` `id` failed before any response: `kind` is a

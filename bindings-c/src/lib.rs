@@ -11,7 +11,7 @@
 //!
 //! # Panics
 //!
-//! Every entry point runs inside `catch_unwind` ([`guard`](crate::guard)), and the
+//! Every entry point runs inside `catch_unwind` (the `guard` module), and the
 //! library is built with `panic = "unwind"` (the `c-release` profile), so a bug becomes
 //! `BF_STATUS_PANIC` (and poisons the session it happened on) instead of unwinding into
 //! C or aborting the host. Core claims no panic is reachable from input; the guard is

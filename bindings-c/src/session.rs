@@ -347,7 +347,9 @@ pub unsafe extern "C" fn bf_session_handle_resource_response(
 /// The answer to `BF_ACTION_KIND_FETCH` `id`: status, response headers (`n_headers`, UTF-8;
 /// only `Retry-After` is read) and the body as read. Read during the call only. Read
 /// at most one byte more than the policy's `max_response_body` (default 1 MiB) and
-/// hand that over: the session refuses it with a typed error.
+/// hand that over: the session refuses it with a typed error. A header that is not
+/// UTF-8 is `BF_STATUS_INVALID_UTF8` and the exchange stays unanswered: answer it
+/// again without that header.
 #[no_mangle]
 pub unsafe extern "C" fn bf_session_handle_http_response(
     session: *mut bf_session,

@@ -7,7 +7,7 @@
 //!   `find_package(bearerflow)` works). Both files are relocatable: they find the tree
 //!   from their own location.
 //! - In `ci`: regenerate the header with cbindgen and compare it with the committed one;
-//!   build the C harness (`gcc -std=c11 -Wall -Wextra -Werror -pedantic`) and run it
+//!   check that the `.so` exports only `bf_` symbols; build the C harness (`gcc -std=c11 -Wall -Wextra -Werror -pedantic`) and run it
 //!   under valgrind (0 leaks, 0 errors) and built with `-fsanitize=address,undefined`;
 //!   compile the header as C++17; run the Python ctypes smoke test; build the libcurl
 //!   example once through pkg-config and once through CMake and run each against
@@ -346,6 +346,21 @@ pub fn ci() -> Result<Tally, String> {
     let pkg = package(&work.join("install"))?;
     let include = pkg.prefix.join("include");
     let lib = pkg.prefix.join("lib");
+
+    // The shared library exports the C API and nothing else.
+    let exported = exported_symbols(&pkg.so)?;
+    let stray: Vec<&String> = exported.iter().filter(|s| !s.starts_with("bf_")).collect();
+    if !stray.is_empty() || exported.is_empty() {
+        return Err(format!(
+            "{} exports symbols without the bf_ prefix: {stray:?}",
+            pkg.so.display()
+        ));
+    }
+    eprintln!(
+        "symbols: libbearerflow.so exports {} symbols, all bf_",
+        exported.len()
+    );
+    add(&mut tally, one_passed());
     let sources: Vec<PathBuf> = [
         "harness.c",
         "util.c",
@@ -455,6 +470,27 @@ pub fn ci() -> Result<Tally, String> {
 
     add(&mut tally, example(&pkg)?);
     Ok(tally)
+}
+
+/// The dynamic symbols a shared library defines.
+fn exported_symbols(so: &Path) -> Result<Vec<String>, String> {
+    let out = Command::new("nm")
+        .args(["-D", "--defined-only", "--format=posix"])
+        .arg(so)
+        .output()
+        .map_err(|e| format!("nm: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "nm {}: {}",
+            so.display(),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect())
 }
 
 /// A testbed process, killed when dropped.
