@@ -753,3 +753,56 @@ pub unsafe extern "C" fn bf_authorization_bearer_render(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alloc_probe::allocations_during;
+    use core::mem::MaybeUninit;
+
+    #[test]
+    fn parsing_into_caller_arrays_allocates_nothing() {
+        let lines = [
+            borrow_str(
+                r#"Basic realm="a", Bearer error="invalid_token", error_description="say \"hi\"""#,
+            ),
+            borrow_str(
+                r#"Bearer resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource""#,
+            ),
+        ];
+        let mut challenges = [MaybeUninit::<bf_challenge>::uninit(); 4];
+        let mut params = [MaybeUninit::<bf_param>::uninit(); 8];
+        let mut values = [0u8; 64];
+        let mut list = MaybeUninit::<bf_challenge_list>::uninit();
+        let mut status = bf_status::Panic;
+        let n = allocations_during(|| {
+            // SAFETY: arrays of the given capacities, lines valid for the call.
+            status = unsafe {
+                bf_challenge_parse(
+                    lines.as_ptr(),
+                    lines.len(),
+                    bf_parse_mode::Lenient as u32,
+                    challenges.as_mut_ptr().cast(),
+                    challenges.len(),
+                    params.as_mut_ptr().cast(),
+                    params.len(),
+                    values.as_mut_ptr().cast(),
+                    values.len(),
+                    list.as_mut_ptr(),
+                )
+            };
+        });
+        assert_eq!(status, bf_status::Ok);
+        // SAFETY: written by the call.
+        let list = unsafe { list.assume_init() };
+        assert_eq!((list.challenges_len, list.params_len), (3, 4));
+        // SAFETY: the first four params were written.
+        let escaped = unsafe { params[2].assume_init() };
+        // SAFETY: points into `values`, alive here.
+        let text = unsafe {
+            core::slice::from_raw_parts(escaped.value.ptr.cast::<u8>(), escaped.value.len)
+        };
+        assert_eq!(text, br#"say "hi""#);
+        assert_eq!(n, 0, "bf_challenge_parse allocated {n} times");
+    }
+}

@@ -57,13 +57,18 @@ pub use types::{
 #[cfg(test)]
 mod alloc_probe {
     use std::alloc::{GlobalAlloc, Layout, System};
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
 
     /// Text no other test uses.
     pub const MARKER: &[u8] = b"zq-secret-marker-7";
-    static ARMED: AtomicBool = AtomicBool::new(false);
+    thread_local! {
+        /// Armed on the test's own thread only: other tests run in parallel.
+        static ARMED: Cell<bool> = const { Cell::new(false) };
+    }
     static FOUND: AtomicUsize = AtomicUsize::new(0);
+    static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
     /// One armed test at a time.
     static LOCK: Mutex<()> = Mutex::new(());
 
@@ -74,12 +79,15 @@ mod alloc_probe {
     // initialized bytes.
     unsafe impl GlobalAlloc for Probe {
         unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            if is_armed() {
+                ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+            }
             // SAFETY: forwarded contract.
             unsafe { System.alloc_zeroed(layout) }
         }
 
         unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-            if ARMED.load(Ordering::SeqCst) {
+            if is_armed() {
                 // SAFETY: `ptr` is a live block of `layout.size()` bytes until the
                 // `System.dealloc` below, initialized since `alloc` zeroed it.
                 let block = unsafe { core::slice::from_raw_parts(ptr, layout.size()) };
@@ -95,13 +103,34 @@ mod alloc_probe {
     #[global_allocator]
     static GLOBAL: Probe = Probe;
 
-    /// Run `f` armed; returns how many freed blocks still held the marker.
-    pub fn freed_with_marker(f: impl FnOnce()) -> usize {
+    /// Whether this thread is armed (a const-initialized thread-local without a
+    /// destructor: reading it never allocates; false while the thread is torn down).
+    fn is_armed() -> bool {
+        ARMED.try_with(Cell::get).unwrap_or(false)
+    }
+
+    /// Run `f` armed on this thread: how many blocks it freed still held the marker,
+    /// and how many allocations it made.
+    fn armed(f: impl FnOnce()) -> (usize, usize) {
         let _one = LOCK.lock().unwrap_or_else(|e| e.into_inner());
         FOUND.store(0, Ordering::SeqCst);
-        ARMED.store(true, Ordering::SeqCst);
+        ALLOCATIONS.store(0, Ordering::SeqCst);
+        ARMED.with(|a| a.set(true));
         f();
-        ARMED.store(false, Ordering::SeqCst);
-        FOUND.load(Ordering::SeqCst)
+        ARMED.with(|a| a.set(false));
+        (
+            FOUND.load(Ordering::SeqCst),
+            ALLOCATIONS.load(Ordering::SeqCst),
+        )
+    }
+
+    /// How many blocks freed while `f` ran still held the marker.
+    pub fn freed_with_marker(f: impl FnOnce()) -> usize {
+        armed(f).0
+    }
+
+    /// How many allocations were made while `f` ran.
+    pub fn allocations_during(f: impl FnOnce()) -> usize {
+        armed(f).1
     }
 }

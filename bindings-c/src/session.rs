@@ -771,6 +771,10 @@ mod tests {
     fn the_probe_sees_a_secret_freed_without_zeroizing() {
         let n = freed_with_marker(|| drop(String::from_utf8_lossy(MARKER).into_owned()));
         assert!(n >= 1, "the probe cannot see freed secrets");
+        let n = crate::alloc_probe::allocations_during(|| {
+            drop(std::hint::black_box(Vec::<u8>::with_capacity(8)))
+        });
+        assert_eq!(n, 1, "the probe does not count allocations");
     }
 
     #[test]
