@@ -25,16 +25,17 @@ use std::time::{Duration, Instant};
 /// format it differently, so CI uses exactly this one.
 const CBINDGEN_VERSION: &str = "0.29.4";
 
-/// Debian packages the C checks need (installed when missing).
-const APT_PACKAGES: &[(&str, &str)] = &[
-    ("libcurl4-openssl-dev", "the libcurl example host"),
-    ("libcjson-dev", "the C harness's JSON reader"),
-    ("valgrind", "leak and memory-error checks"),
-    ("cmake", "the example's CMake build"),
-    ("pkg-config", "the example's pkg-config build"),
-    ("gcc", "the C harness"),
-    ("g++", "the C++ header check"),
-    ("python3", "the ctypes smoke test"),
+/// Debian packages the C checks need, each with the command that shows it is there
+/// (`None`: a library, asked of dpkg). Installed when missing.
+const APT_PACKAGES: &[(&str, Option<&str>)] = &[
+    ("libcurl4-openssl-dev", None), // the libcurl example host
+    ("libcjson-dev", None),         // the C harness's JSON reader
+    ("valgrind", Some("valgrind")), // leak and memory-error checks
+    ("cmake", Some("cmake")),       // the example's CMake build
+    ("pkg-config", Some("pkg-config")),
+    ("gcc", Some("gcc")),
+    ("g++", Some("g++")),         // the C++ header check
+    ("python3", Some("python3")), // the ctypes smoke test
 ];
 
 fn target_dir() -> PathBuf {
@@ -61,8 +62,10 @@ fn dpkg_installed(package: &str) -> bool {
 fn ensure_packages() -> Result<(), String> {
     let missing: Vec<&str> = APT_PACKAGES
         .iter()
-        .filter(|(p, _)| !dpkg_installed(p))
-        .map(|(p, _)| *p)
+        .filter(|(package, command)| {
+            !(command.is_some_and(|c| works(c, &["--version"])) || dpkg_installed(package))
+        })
+        .map(|(package, _)| *package)
         .collect();
     if missing.is_empty() {
         return Ok(());
