@@ -218,10 +218,13 @@ pub unsafe extern "C" fn bf_challenge_parse(
                     || out.params_len > params.cap()
                     || out.values_len > values.cap()
                 {
-                    return Err(Failure::too_small(
-                        "challenges, params or values",
-                        out.challenges_len.max(out.params_len).max(out.values_len),
-                        "(see bf_challenge_list)",
+                    return Err(Failure::new(
+                        bf_status::BufferTooSmall,
+                        "buffer_too_small",
+                        format!(
+                            "the arrays are too small: {} challenges, {} params and {} value bytes needed",
+                            out.challenges_len, out.params_len, out.values_len
+                        ),
                     ));
                 }
                 Ok(())
@@ -405,10 +408,13 @@ fn bearer_out(
     let view = fill_bearer(&b, buf, scopes);
     out.write(view);
     if view.buf_len > buf.cap() || view.scopes_len > scopes.cap() {
-        return Err(Failure::too_small(
-            "buf or scopes",
-            view.buf_len.max(view.scopes_len),
-            "(see bf_bearer.buf_len and scopes_len)",
+        return Err(Failure::new(
+            bf_status::BufferTooSmall,
+            "buffer_too_small",
+            format!(
+                "buf or scopes is too small: {} bytes and {} scopes needed",
+                view.buf_len, view.scopes_len
+            ),
         ));
     }
     Ok(())

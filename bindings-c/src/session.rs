@@ -855,6 +855,36 @@ mod tests {
         assert_eq!(n, 0, "{n} freed blocks still held the token");
     }
 
+    /// One request through the C ABI: begin, poll the send, report a 200.
+    fn one_request(s: *mut bf_session, now: u64) {
+        let mut id = 0;
+        // SAFETY: a live session and a valid out pointer.
+        let st = unsafe { bf_session_begin_request(s, now, &mut id) };
+        assert_eq!(st, bf_status::Ok);
+        assert_eq!(poll(s).kind, bf_action_kind::Send);
+        let mut verdict = bf_verdict::Retry;
+        // SAFETY: as above; no lines.
+        let st = unsafe {
+            bf_session_handle_resource_response(s, id, 200, core::ptr::null(), 0, now, &mut verdict)
+        };
+        assert_eq!((st, verdict), (bf_status::Ok, bf_verdict::Deliver));
+        assert_eq!(poll(s).kind, bf_action_kind::None);
+    }
+
+    #[test]
+    fn the_request_hot_path_allocates_nothing() {
+        let s = session_with_marked_tokens("at-1");
+        one_request(s, 1); // the action slot's header array grows once
+        let n = crate::alloc_probe::allocations_during(|| {
+            for now in 2..50 {
+                one_request(s, now);
+            }
+        });
+        // SAFETY: a session from `bf_session_new`, freed once.
+        unsafe { bf_session_free(s) };
+        assert_eq!(n, 0, "48 requests allocated {n} times");
+    }
+
     #[test]
     fn a_panic_poisons_the_session() {
         let s = new_session();
