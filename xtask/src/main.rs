@@ -9,6 +9,7 @@
 //!   scenarios against `bearerflow conformance-client` (see `conformance/NOTES.md`).
 
 mod bench;
+mod c_abi;
 mod conformance;
 mod schema;
 mod tools;
@@ -33,17 +34,23 @@ fn main() -> ExitCode {
         Some("ci") => ci(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("conformance") => conformance::run(&args[1..]).map(|_| ()),
+        Some("c-package") => c_abi::package_cmd(&args[1..]),
+        Some("c-abi") => {
+            c_abi::ci().map(|t| println!("c-abi: {} passed, {} failed", t.passed, t.failed))
+        }
         Some("fuzz") => {
             let secs = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60);
             fuzz(secs)
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci [--no-fuzz] [--no-conformance] | bench | fuzz [SECONDS] | conformance [--scenario NAME]...>\n\
+                "usage: cargo xtask <ci [--no-fuzz] [--no-conformance] | bench | fuzz [SECONDS] | conformance [--scenario NAME]... | c-package [--prefix DIR] | c-abi>\n\
                  ci           the full test run CI does (installs missing tools)\n\
                  bench        criterion benches and the comparison report\n\
                  fuzz         every fuzz target for SECONDS each\n\
-                 conformance  the official MCP conformance suite (client auth scenarios)"
+                 conformance  the official MCP conformance suite (client auth scenarios)\n\
+                 c-package    the C library's install tree [--prefix DIR] (pkg-config, CMake)\n\
+                 c-abi        only the C ABI checks of ci (header, harness, C++, ctypes, example)"
             );
             return ExitCode::from(2);
         }
@@ -242,6 +249,9 @@ fn ci(args: &[String]) -> Result<(), String> {
         "--doc",
     ]))?);
     add(schema::check()?);
+
+    // The C ABI: header, C harness (valgrind, ASan/UBSan), C++, ctypes, libcurl example.
+    add(c_abi::ci()?);
 
     if with_conformance {
         let c = conformance::run(&[])?;
