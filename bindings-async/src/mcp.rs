@@ -1,19 +1,45 @@
-//! A small MCP client over Streamable HTTP (MCP 2025-11-25, "Transports"), sending
-//! through a bearerflow [`Client`]: `initialize`, `tools/list`, `tools/call`.
+//! A small MCP client over Streamable HTTP, sending through a bearerflow [`Client`]:
+//! `tools/list`, `tools/call` and any other request, on either MCP wire.
 //!
 //! Every message is a `POST` of one JSON-RPC object with `Accept: application/json,
 //! text/event-stream`; the answer is either JSON or an SSE stream whose `message`
-//! events carry JSON-RPC messages. The `Mcp-Session-Id` from `initialize` and the
-//! negotiated `MCP-Protocol-Version` go on every later request.
+//! events carry JSON-RPC messages. What else goes on the request depends on the wire
+//! ([`wire`](self::Wire)):
+//!
+//! - **modern** (MCP 2026-07-28): stateless; `_meta` with the protocol version, client
+//!   capabilities and client info on every request, and the `MCP-Protocol-Version`,
+//!   `Mcp-Method`, `Mcp-Name` and `Mcp-Param-*` headers; `input_required` results are
+//!   answered through an [`InputHandler`] and the request retried (MRTR);
+//! - **legacy** (MCP 2025-11-25): `initialize`, then the `Mcp-Session-Id` it assigned
+//!   and the negotiated `MCP-Protocol-Version` on every later request.
+//!
+//! [`McpClient::connect`] picks the wire as 2026-07-28 "Versioning and Compatibility"
+//! says a client speaking both should ([`WireChoice::Auto`]): a modern `server/discover`
+//! first, a legacy `initialize` when the answer shows a legacy server. A request that
+//! bearerflow retries after a refresh is the same `reqwest::Request` again, so it keeps
+//! its body (with `_meta`) and every header.
 
 use crate::{Client, Error};
-use serde_json::{json, Value};
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-/// The protocol revision this client asks for.
-pub const PROTOCOL_VERSION: &str = "2025-11-25";
+mod mrtr;
+mod wire;
+
+/// Re-exported for implementing [`InputHandler`] without a direct dependency.
+pub use async_trait::async_trait;
+pub use mrtr::{InputHandler, MAX_INPUT_ROUNDS};
+pub use wire::{
+    encode_header_value, ProtocolError, Wire, WireChoice, LEGACY_VERSIONS, MODERN_VERSION,
+    MODERN_VERSIONS,
+};
+
+/// The legacy protocol revision this client asks for in `initialize`.
+pub const PROTOCOL_VERSION: &str = LEGACY_VERSIONS[0];
 
 /// An MCP exchange failed.
 #[derive(Debug)]
@@ -39,6 +65,12 @@ pub enum McpError {
         /// The error message.
         message: String,
     },
+    /// A modern server refused the request with a protocol error (2026-07-28: wrong or
+    /// unsupported version, missing capability, headers not matching the body).
+    Protocol(ProtocolError),
+    /// The server needs input (MRTR: elicitation, sampling, roots) this client could not
+    /// give: no [`InputHandler`], or the handler declined. Says what and why.
+    InputRequired(String),
 }
 
 impl fmt::Display for McpError {
@@ -49,6 +81,8 @@ impl fmt::Display for McpError {
             McpError::Body(e) => write!(f, "reading the response: {e}"),
             McpError::Malformed(e) => write!(f, "unexpected response: {e}"),
             McpError::Rpc { code, message } => write!(f, "JSON-RPC error {code}: {message}"),
+            McpError::Protocol(e) => write!(f, "{e}"),
+            McpError::InputRequired(why) => write!(f, "the server needs input: {why}"),
         }
     }
 }
@@ -72,15 +106,60 @@ impl McpError {
     }
 }
 
-/// An MCP client session over one bearerflow [`Client`]. Share it behind an `Arc` to
-/// make concurrent calls.
-#[derive(Debug)]
+/// An MCP client over one bearerflow [`Client`]. Share it behind an `Arc` to make
+/// concurrent calls.
 pub struct McpClient {
     client: Client,
     url: String,
     session_id: Mutex<Option<String>>,
     protocol_version: Mutex<Option<String>>,
     next_id: AtomicU64,
+    choice: WireChoice,
+    wire: Mutex<Option<Wire>>,
+    /// Held while the wire is being chosen, so concurrent first calls connect once.
+    connecting: tokio::sync::Mutex<()>,
+    client_info: Value,
+    input: Option<Arc<dyn InputHandler>>,
+    /// The `x-mcp-header` annotations of each tool from the last `tools/list`.
+    tool_headers: Mutex<HashMap<String, Vec<wire::ParamHeader>>>,
+    /// Tools the last `tools/list` listed with invalid annotations, and why.
+    rejected_tools: Mutex<Vec<(String, String)>>,
+}
+
+impl fmt::Debug for McpClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("McpClient")
+            .field("url", &self.url)
+            .field("choice", &self.choice)
+            .field("wire", &self.wire())
+            .field("protocol_version", &self.protocol_version())
+            .field("has_input_handler", &self.input.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`McpClient::connect`] learned about the server.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Connected {
+    /// The wire in use from now on.
+    pub wire: Wire,
+    /// The protocol version in use.
+    pub protocol_version: String,
+    /// The server's `serverInfo` (`name`, `version`, …), when it sent one.
+    pub server_info: Option<Value>,
+    /// The whole `DiscoverResult` (modern) or `InitializeResult` (legacy).
+    pub result: Value,
+}
+
+impl Connected {
+    /// The server's name from `serverInfo`.
+    pub fn server_name(&self) -> Option<&str> {
+        self.server_info
+            .as_ref()
+            .and_then(|i| i.get("name"))
+            .and_then(Value::as_str)
+    }
 }
 
 fn lock<T: Clone>(m: &Mutex<T>) -> T {
@@ -154,53 +233,312 @@ impl McpClient {
             session_id: Mutex::new(None),
             protocol_version: Mutex::new(None),
             next_id: AtomicU64::new(1),
+            choice: WireChoice::Auto,
+            wire: Mutex::new(None),
+            connecting: tokio::sync::Mutex::new(()),
+            client_info: json!({"name": "bearerflow", "version": env!("CARGO_PKG_VERSION")}),
+            input: None,
+            tool_headers: Mutex::new(HashMap::new()),
+            rejected_tools: Mutex::new(Vec::new()),
         }
     }
 
-    /// The `Mcp-Session-Id` the server assigned, once initialized.
+    /// Which wire to speak (default [`WireChoice::Auto`]).
+    pub fn with_wire(mut self, choice: WireChoice) -> McpClient {
+        self.choice = choice;
+        self
+    }
+
+    /// Answer the input requests of modern servers (MRTR) with `handler`, and declare
+    /// its capabilities. Without one, a request the server answers with
+    /// `input_required` fails with [`McpError::InputRequired`].
+    pub fn with_input_handler(mut self, handler: impl InputHandler) -> McpClient {
+        self.input = Some(Arc::new(handler));
+        self
+    }
+
+    /// The `clientInfo` sent to the server (default `bearerflow` and this crate's
+    /// version).
+    pub fn with_client_info(mut self, name: &str, version: &str) -> McpClient {
+        self.client_info = json!({"name": name, "version": version});
+        self
+    }
+
+    /// The wire in use, once chosen (by [`McpClient::connect`] or the first request).
+    pub fn wire(&self) -> Option<Wire> {
+        lock(&self.wire)
+    }
+
+    /// Tools the last `tools/list` left out because their `x-mcp-header` annotations
+    /// are invalid (2026-07-28 Streamable HTTP: the client MUST exclude them), with
+    /// the reason for each.
+    pub fn rejected_tools(&self) -> Vec<(String, String)> {
+        lock(&self.rejected_tools)
+    }
+
+    /// The capabilities this client declares.
+    fn capabilities(&self) -> Value {
+        match &self.input {
+            Some(h) => match h.capabilities() {
+                Value::Object(m) => Value::Object(m),
+                _ => json!({}),
+            },
+            None => json!({}),
+        }
+    }
+
+    /// The `Mcp-Session-Id` the server assigned, once initialized (legacy wire).
     pub fn session_id(&self) -> Option<String> {
         lock(&self.session_id)
     }
 
-    /// The negotiated protocol version, once initialized.
+    /// The protocol version in use, once connected.
     pub fn protocol_version(&self) -> Option<String> {
         lock(&self.protocol_version)
     }
 
-    fn post(&self, message: &Value) -> Result<reqwest::Request, McpError> {
-        let mut b = self
-            .client
+    fn post(&self, message: &Value, headers: HeaderMap) -> Result<reqwest::Request, McpError> {
+        self.client
             .post(self.url.as_str())
             .header(
                 reqwest::header::ACCEPT,
                 "application/json, text/event-stream",
             )
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(message.to_string());
-        if let Some(sid) = self.session_id() {
-            b = b.header("Mcp-Session-Id", sid);
-        }
-        if let Some(v) = self.protocol_version() {
-            b = b.header("MCP-Protocol-Version", v);
-        }
-        b.build().map_err(|e| McpError::Transport(Error::Http(e)))
+            .headers(headers)
+            .body(message.to_string())
+            .build()
+            .map_err(|e| McpError::Transport(Error::Http(e)))
+    }
+
+    /// The legacy wire's headers: the session id and the negotiated version.
+    fn legacy_headers(&self) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        let mut put = |name: &'static str, value: Option<String>| {
+            if let Some(v) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+                h.insert(name, v);
+            }
+        };
+        put("mcp-session-id", self.session_id());
+        put("mcp-protocol-version", self.protocol_version());
+        h
     }
 
     /// Send a request and return its `result` (a JSON-RPC error is [`McpError::Rpc`]).
+    /// Connects first ([`McpClient::connect`]) if no wire is chosen yet. On the modern
+    /// wire an `input_required` result is answered and the request retried (MRTR).
     pub async fn request(&self, method: &str, params: Value) -> Result<Value, McpError> {
-        self.exchange(method, params).await.map(|(v, _)| v)
+        match self.ensure_wire().await? {
+            Wire::Legacy => self
+                .exchange(method, params, self.legacy_headers())
+                .await
+                .map(|(v, _)| v),
+            Wire::Modern => self.request_modern(method, params).await,
+        }
+    }
+
+    /// Choose the wire (2026-07-28 "Versioning and Compatibility") and learn who the
+    /// server is:
+    ///
+    /// - [`WireChoice::Modern`]: `server/discover`, retried once with a version from the
+    ///   server's `supported` list if it refuses ours (`-32022`);
+    /// - [`WireChoice::Legacy`]: the `initialize` handshake ([`McpClient::initialize`]);
+    /// - [`WireChoice::Auto`]: `server/discover`; a legacy server (a `400`/`404`/`405`
+    ///   without a recognized modern error, or a JSON-RPC error for a method every
+    ///   modern server implements) gets `initialize` instead, as does a modern server
+    ///   whose `supported` list names only legacy versions this client speaks. The
+    ///   choice holds for this client's lifetime ("cache the result … per origin").
+    pub async fn connect(&self) -> Result<Connected, McpError> {
+        let _guard = self.connecting.lock().await;
+        self.connect_locked().await
+    }
+
+    async fn ensure_wire(&self) -> Result<Wire, McpError> {
+        if let Some(w) = self.wire() {
+            return Ok(w);
+        }
+        let _guard = self.connecting.lock().await;
+        if let Some(w) = self.wire() {
+            return Ok(w);
+        }
+        self.connect_locked().await.map(|c| c.wire)
+    }
+
+    async fn connect_locked(&self) -> Result<Connected, McpError> {
+        match self.choice {
+            WireChoice::Legacy => self.handshake(None).await,
+            WireChoice::Modern => self.discover().await,
+            WireChoice::Auto => match self.discover().await {
+                Ok(c) => Ok(c),
+                Err(e) => match legacy_fallback(&e) {
+                    Some(version) => self.handshake(version).await,
+                    None => Err(e),
+                },
+            },
+        }
+    }
+
+    /// `server/discover` on the modern wire.
+    async fn discover(&self) -> Result<Connected, McpError> {
+        set(&self.protocol_version, None);
+        set(&self.session_id, None);
+        let result = self.send_modern("server/discover", &json!({})).await?;
+        let version = self
+            .protocol_version()
+            .unwrap_or_else(|| MODERN_VERSION.to_string());
+        set(&self.protocol_version, Some(version.clone()));
+        set(&self.wire, Some(Wire::Modern));
+        Ok(Connected {
+            wire: Wire::Modern,
+            protocol_version: version,
+            server_info: wire::server_info(&result),
+            result,
+        })
+    }
+
+    /// One modern request: `_meta` and headers for the version in use; if the server
+    /// refuses that version (`-32022`) and lists another modern one this client speaks,
+    /// once more with that one.
+    async fn send_modern(&self, method: &str, params: &Value) -> Result<Value, McpError> {
+        let mut renegotiated = false;
+        loop {
+            let version = self
+                .protocol_version()
+                .unwrap_or_else(|| MODERN_VERSION.to_string());
+            let body = wire::with_meta(
+                params.clone(),
+                &version,
+                &self.capabilities(),
+                &self.client_info,
+            );
+            let tool_headers = match (method, params.get("name").and_then(Value::as_str)) {
+                ("tools/call", Some(name)) => lock(&self.tool_headers)
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            let headers =
+                wire::modern_headers(&version, method, &body, &tool_headers).map_err(|e| {
+                    McpError::Malformed(format!(
+                        "the {} header cannot carry the request's value",
+                        e.0
+                    ))
+                })?;
+            match self.exchange(method, body, headers).await {
+                Err(McpError::Protocol(ProtocolError::UnsupportedVersion {
+                    supported,
+                    requested,
+                })) if !renegotiated => {
+                    renegotiated = true;
+                    match wire::choose_version(&supported) {
+                        Some(wire::VersionChoice::Modern(v)) => {
+                            set(&self.protocol_version, Some(v))
+                        }
+                        _ => {
+                            return Err(McpError::Protocol(ProtocolError::UnsupportedVersion {
+                                supported,
+                                requested,
+                            }))
+                        }
+                    }
+                }
+                other => return other.map(|(v, _)| v),
+            }
+        }
+    }
+
+    /// A request on the modern wire with MRTR: `input_required` results are answered
+    /// through the [`InputHandler`] and the request retried as a new request carrying
+    /// `inputResponses` and the exact `requestState`. A `tools/call` refused with
+    /// `HeaderMismatch` refreshes the tool list once and is retried (Streamable HTTP,
+    /// "Client Behavior").
+    async fn request_modern(&self, method: &str, params: Value) -> Result<Value, McpError> {
+        let mut current = params.clone();
+        let mut header_retry = false;
+        let mut rounds = 0;
+        loop {
+            let result = match self.send_modern(method, &current).await {
+                Err(McpError::Protocol(ProtocolError::HeaderMismatch { .. }))
+                    if method == "tools/call" && !header_retry =>
+                {
+                    header_retry = true;
+                    let tools = self.send_modern("tools/list", &json!({})).await?;
+                    self.keep_tools(tools);
+                    continue;
+                }
+                other => other?,
+            };
+            let (requests, state) =
+                match mrtr::result_kind(&result).map_err(|e| McpError::Malformed(e.to_string()))? {
+                    mrtr::ResultKind::Complete => return Ok(result),
+                    mrtr::ResultKind::InputRequired { requests, state } => (requests, state),
+                };
+            if !mrtr::may_require_input(method) {
+                return Err(McpError::Malformed(format!(
+                    "the server asked for input on {method}, which may not (MRTR, Supported Requests)"
+                )));
+            }
+            rounds += 1;
+            if rounds > MAX_INPUT_ROUNDS {
+                return Err(McpError::InputRequired(format!(
+                    "the server still asks for input after {MAX_INPUT_ROUNDS} rounds"
+                )));
+            }
+            let mut responses = Map::new();
+            for (key, input_method, input_params) in requests {
+                let Some(handler) = &self.input else {
+                    return Err(McpError::InputRequired(format!(
+                        "{input_method} requested, and this client has no input handler"
+                    )));
+                };
+                let answer = handler
+                    .answer(&input_method, &input_params)
+                    .await
+                    .map_err(|why| McpError::InputRequired(format!("{input_method}: {why}")))?;
+                responses.insert(key, answer);
+            }
+            current = mrtr::retry_params(&params, responses, state);
+        }
+    }
+
+    /// On the modern wire: remember each tool's `x-mcp-header` annotations and drop the
+    /// tools whose annotations are invalid from the list.
+    fn keep_tools(&self, mut result: Value) -> Value {
+        let mut headers = HashMap::new();
+        let mut rejected = Vec::new();
+        if let Some(tools) = result.get_mut("tools").and_then(Value::as_array_mut) {
+            tools.retain(|tool| {
+                let name = tool.get("name").and_then(Value::as_str).unwrap_or("");
+                let schema = tool.get("inputSchema").unwrap_or(&Value::Null);
+                match wire::param_headers(schema) {
+                    Ok(h) => {
+                        headers.insert(name.to_string(), h);
+                        true
+                    }
+                    Err(why) => {
+                        rejected.push((wire::server_text(name), why));
+                        false
+                    }
+                }
+            });
+        }
+        set(&self.tool_headers, headers);
+        set(&self.rejected_tools, rejected);
+        result
     }
 
     async fn exchange(
         &self,
         method: &str,
         params: Value,
+        headers: HeaderMap,
     ) -> Result<(Value, reqwest::header::HeaderMap), McpError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         let response = self
             .client
-            .send(self.post(&message)?)
+            .send(self.post(&message, headers)?)
             .await
             .map_err(McpError::Transport)?;
         let status = response.status();
@@ -214,6 +552,9 @@ impl McpClient {
             .await
             .map_err(|e| McpError::Body(e.to_string()))?;
         if !status.is_success() {
+            if let Some(e) = wire::protocol_error(status.as_u16(), &body) {
+                return Err(McpError::Protocol(e));
+            }
             return Err(McpError::Status {
                 status: status.as_u16(),
                 body: body.chars().take(300).collect(),
@@ -229,10 +570,24 @@ impl McpClient {
 
     /// Send a notification (no answer expected; the server says `202`).
     pub async fn notify(&self, method: &str, params: Value) -> Result<(), McpError> {
+        let headers = match self.wire() {
+            Some(Wire::Modern) => {
+                let version = self
+                    .protocol_version()
+                    .unwrap_or_else(|| MODERN_VERSION.to_string());
+                wire::modern_headers(&version, method, &params, &[]).map_err(|e| {
+                    McpError::Malformed(format!(
+                        "the {} header cannot carry the request's value",
+                        e.0
+                    ))
+                })?
+            }
+            _ => self.legacy_headers(),
+        };
         let message = json!({"jsonrpc": "2.0", "method": method, "params": params});
         let response = self
             .client
-            .send(self.post(&message)?)
+            .send(self.post(&message, headers)?)
             .await
             .map_err(McpError::Transport)?;
         let status = response.status();
@@ -246,15 +601,34 @@ impl McpClient {
         Ok(())
     }
 
-    /// `initialize` (MCP "Lifecycle"), keeping the session id and protocol version, then
-    /// `notifications/initialized`. Returns the server's `InitializeResult`.
+    /// The legacy wire's `initialize` handshake (MCP 2025-11-25 "Lifecycle"), whatever
+    /// the [`WireChoice`]: keeps the session id and protocol version, sends
+    /// `notifications/initialized`, and returns the server's `InitializeResult`.
     pub async fn initialize(&self) -> Result<Value, McpError> {
+        let _guard = self.connecting.lock().await;
+        self.handshake(None).await.map(|c| c.result)
+    }
+
+    /// `initialize` asking for `version` (default [`PROTOCOL_VERSION`]). The server's
+    /// answer must be a legacy version this client speaks ("Version Negotiation").
+    async fn handshake(&self, version: Option<String>) -> Result<Connected, McpError> {
+        set(&self.session_id, None);
+        set(&self.protocol_version, None);
+        set(&self.wire, Some(Wire::Legacy));
+        let requested = version.unwrap_or_else(|| PROTOCOL_VERSION.to_string());
         let params = json!({
-            "protocolVersion": PROTOCOL_VERSION,
-            "capabilities": {},
-            "clientInfo": {"name": "bearerflow", "version": env!("CARGO_PKG_VERSION")},
+            "protocolVersion": requested,
+            "capabilities": self.capabilities(),
+            "clientInfo": self.client_info,
         });
-        let (result, headers) = self.exchange("initialize", params).await?;
+        let outcome = self.exchange("initialize", params, HeaderMap::new()).await;
+        let (result, headers) = match outcome {
+            Ok(r) => r,
+            Err(e) => {
+                set(&self.wire, None);
+                return Err(e);
+            }
+        };
         let sid = headers
             .get("mcp-session-id")
             .and_then(|v| v.to_str().ok())
@@ -263,15 +637,35 @@ impl McpClient {
         let version = result
             .get("protocolVersion")
             .and_then(Value::as_str)
-            .map(str::to_string);
-        set(&self.protocol_version, version);
+            .unwrap_or("")
+            .to_string();
+        if !LEGACY_VERSIONS.contains(&version.as_str()) {
+            set(&self.wire, None);
+            return Err(McpError::Protocol(ProtocolError::UnsupportedVersion {
+                supported: vec![wire::server_text(&version)],
+                requested: Some(requested),
+            }));
+        }
+        set(&self.protocol_version, Some(version.clone()));
         self.notify("notifications/initialized", json!({})).await?;
-        Ok(result)
+        Ok(Connected {
+            wire: Wire::Legacy,
+            protocol_version: version,
+            server_info: wire::server_info(&result),
+            result,
+        })
     }
 
-    /// `tools/list`: the server's `ListToolsResult` (`{"tools": [...]}`).
+    /// `tools/list`: the server's `ListToolsResult` (`{"tools": [...]}`). On the modern
+    /// wire, tools whose `x-mcp-header` annotations are invalid are left out (see
+    /// [`McpClient::rejected_tools`]) and the others' annotations are remembered, so
+    /// [`McpClient::call_tool`] mirrors those parameters into `Mcp-Param-*` headers.
     pub async fn list_tools(&self) -> Result<Value, McpError> {
-        self.request("tools/list", json!({})).await
+        let result = self.request("tools/list", json!({})).await?;
+        Ok(match self.wire() {
+            Some(Wire::Modern) => self.keep_tools(result),
+            _ => result,
+        })
     }
 
     /// `tools/call` of `name` with `arguments`: the `CallToolResult`. A tool-level
@@ -279,6 +673,31 @@ impl McpClient {
     pub async fn call_tool(&self, name: &str, arguments: Value) -> Result<Value, McpError> {
         self.request("tools/call", json!({"name": name, "arguments": arguments}))
             .await
+    }
+}
+
+/// Whether a failed modern `server/discover` shows a legacy server, and if so with
+/// which version to `initialize` (`None`: the default). 2026-07-28 Streamable HTTP
+/// "Backward Compatibility": a `400` (or `404`/`405`, as for the HTTP+SSE probe)
+/// without a recognized modern error means legacy; a modern error means a modern
+/// server, unless its `supported` list offers only legacy versions this client speaks.
+/// A JSON-RPC error in a successful response means the server does not implement
+/// `server/discover`, which every modern server MUST ("Versioning", Protocol Version
+/// Negotiation).
+fn legacy_fallback(e: &McpError) -> Option<Option<String>> {
+    match e {
+        McpError::Status {
+            status: 400 | 404 | 405,
+            ..
+        } => Some(None),
+        McpError::Rpc { .. } => Some(None),
+        McpError::Protocol(ProtocolError::UnsupportedVersion { supported, .. }) => {
+            match wire::choose_version(supported) {
+                Some(wire::VersionChoice::Legacy(v)) => Some(Some(v)),
+                _ => None,
+            }
+        }
+        _ => None,
     }
 }
 
@@ -306,5 +725,41 @@ mod tests {
             result_of(json!({"id": 1})),
             Err(McpError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn which_failures_mean_a_legacy_server() {
+        let status = |s| McpError::Status {
+            status: s,
+            body: String::new(),
+        };
+        assert_eq!(legacy_fallback(&status(400)), Some(None));
+        assert_eq!(legacy_fallback(&status(404)), Some(None));
+        assert_eq!(legacy_fallback(&status(405)), Some(None));
+        assert_eq!(legacy_fallback(&status(500)), None);
+        assert_eq!(legacy_fallback(&status(401)), None);
+        let rpc = McpError::Rpc {
+            code: -32601,
+            message: "Method not found".into(),
+        };
+        assert_eq!(legacy_fallback(&rpc), Some(None));
+        let versions = |v: &[&str]| {
+            McpError::Protocol(ProtocolError::UnsupportedVersion {
+                supported: v.iter().map(|s| s.to_string()).collect(),
+                requested: None,
+            })
+        };
+        assert_eq!(
+            legacy_fallback(&versions(&["2025-06-18"])),
+            Some(Some("2025-06-18".into()))
+        );
+        assert_eq!(legacy_fallback(&versions(&["2099-01-01"])), None);
+        assert_eq!(
+            legacy_fallback(&McpError::Protocol(ProtocolError::HeaderMismatch {
+                message: String::new()
+            })),
+            None
+        );
+        assert_eq!(legacy_fallback(&McpError::Malformed("x".into())), None);
     }
 }
