@@ -5,10 +5,13 @@
 //! request; the URL is printed (and opened with `--open`), and the browser's redirect is
 //! captured on a 127.0.0.1 listener (RFC 8252 §7.3). The tokens are stored in the
 //! user's config directory, one file per server origin, so the next run needs no
-//! browser. Then `initialize`, `tools/list`, and with `--call` one `tools/call`.
+//! browser. Then the MCP client connects (`--wire`: by default the MCP 2026-07-28
+//! negotiation, `server/discover` on the stateless wire with a fallback to the
+//! 2025-11-25 `initialize` handshake for legacy servers), lists the tools, and with
+//! `--call` calls one.
 
 use bearerflow::session::{Config, OAuthConfig};
-use bearerflow_async::mcp::McpClient;
+use bearerflow_async::mcp::{McpClient, WireChoice};
 use bearerflow_async::{Client, HeadlessFollow, JsonFileStore, LoopbackBrowser};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -24,7 +27,9 @@ const USAGE: &str = "usage: bearerflow connect URL [OPTIONS]
                       free port)
   --store PATH        where to keep the tokens (default: $XDG_CONFIG_HOME/bearerflow/
                       or ~/.config/bearerflow/, one file per server origin)
-  --json              end with one JSON line: server, tools, result, store";
+  --wire W            auto (default: 2026-07-28 stateless, falling back to the
+                      2025-11-25 initialize handshake), modern or legacy
+  --json              end with one JSON line: server, wire, tools, result, store";
 
 #[derive(Debug, Default, PartialEq)]
 struct Options {
@@ -35,6 +40,7 @@ struct Options {
     open: bool,
     port: Option<u16>,
     store: Option<PathBuf>,
+    wire: WireChoice,
     json: bool,
 }
 
@@ -68,6 +74,11 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
                 );
             }
             "--store" => o.store = Some(PathBuf::from(value("--store")?)),
+            "--wire" => {
+                let v = value("--wire")?;
+                o.wire = WireChoice::parse(&v)
+                    .ok_or_else(|| format!("--wire: expected auto, modern or legacy, got {v:?}"))?;
+            }
             "--json" => o.json = true,
             other if other.starts_with("--") => return Err(format!("unknown option {other:?}")),
             url if o.url.is_empty() => o.url = url.to_string(),
@@ -166,21 +177,24 @@ async fn connect(o: &Options) -> Result<ExitCode, String> {
         .build()
         .await
         .map_err(|e| e.to_string())?;
-    let mcp = McpClient::new(client.clone(), o.url.clone());
-    let init = mcp
-        .initialize()
+    let mcp = McpClient::new(client.clone(), o.url.clone()).with_wire(o.wire);
+    let connected = mcp
+        .connect()
         .await
-        .map_err(|e| format!("initialize: {e}"))?;
+        .map_err(|e| format!("connect ({} wire): {e}", o.wire.as_str()))?;
+    let info = connected.server_info.clone().unwrap_or(Value::Null);
     let server = json!({
-        "name": init["serverInfo"]["name"],
-        "version": init["serverInfo"]["version"],
-        "protocolVersion": init["protocolVersion"],
+        "name": info["name"],
+        "version": info["version"],
+        "protocolVersion": connected.protocol_version,
     });
     println!(
-        "connected to {} {} (MCP {}) at {}",
-        init["serverInfo"]["name"].as_str().unwrap_or("?"),
-        init["serverInfo"]["version"].as_str().unwrap_or(""),
-        init["protocolVersion"].as_str().unwrap_or("?"),
+        "connected to {} {} (MCP {}, {} wire: {}) at {}",
+        info["name"].as_str().unwrap_or("?"),
+        info["version"].as_str().unwrap_or(""),
+        connected.protocol_version,
+        connected.wire,
+        connected.wire.describe(),
         o.url
     );
     let tools = mcp
@@ -195,6 +209,9 @@ async fn connect(o: &Options) -> Result<ExitCode, String> {
             t["name"].as_str().unwrap_or("?"),
             t["description"].as_str().unwrap_or("")
         );
+    }
+    for (name, why) in mcp.rejected_tools() {
+        println!("  (left out {name}: {why})");
     }
     let mut code = ExitCode::SUCCESS;
     let mut result = Value::Null;
@@ -220,6 +237,7 @@ async fn connect(o: &Options) -> Result<ExitCode, String> {
             "{}",
             json!({
                 "server": server,
+                "wire": connected.wire.as_str(),
                 "tools": names,
                 "result": result,
                 "store": store_path.display().to_string(),
