@@ -20,19 +20,22 @@
 //! its body (with `_meta`) and every header.
 
 use crate::{Client, Error};
-use reqwest::header::{HeaderMap, HeaderValue};
-use serde_json::{json, Map, Value};
+use reqwest::header::HeaderMap;
+use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+mod modern;
 mod mrtr;
+mod negotiate;
 mod wire;
 
 /// Re-exported for implementing [`InputHandler`] without a direct dependency.
 pub use async_trait::async_trait;
 pub use mrtr::{InputHandler, MAX_INPUT_ROUNDS};
+pub use negotiate::Connected;
 pub use wire::{
     encode_header_value, ProtocolError, Wire, WireChoice, LEGACY_VERSIONS, MODERN_VERSION,
     MODERN_VERSIONS,
@@ -135,30 +138,6 @@ impl fmt::Debug for McpClient {
             .field("protocol_version", &self.protocol_version())
             .field("has_input_handler", &self.input.is_some())
             .finish_non_exhaustive()
-    }
-}
-
-/// What [`McpClient::connect`] learned about the server.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct Connected {
-    /// The wire in use from now on.
-    pub wire: Wire,
-    /// The protocol version in use.
-    pub protocol_version: String,
-    /// The server's `serverInfo` (`name`, `version`, …), when it sent one.
-    pub server_info: Option<Value>,
-    /// The whole `DiscoverResult` (modern) or `InitializeResult` (legacy).
-    pub result: Value,
-}
-
-impl Connected {
-    /// The server's name from `serverInfo`.
-    pub fn server_name(&self) -> Option<&str> {
-        self.server_info
-            .as_ref()
-            .and_then(|i| i.get("name"))
-            .and_then(Value::as_str)
     }
 }
 
@@ -311,19 +290,6 @@ impl McpClient {
             .map_err(|e| McpError::Transport(Error::Http(e)))
     }
 
-    /// The legacy wire's headers: the session id and the negotiated version.
-    fn legacy_headers(&self) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        let mut put = |name: &'static str, value: Option<String>| {
-            if let Some(v) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
-                h.insert(name, v);
-            }
-        };
-        put("mcp-session-id", self.session_id());
-        put("mcp-protocol-version", self.protocol_version());
-        h
-    }
-
     /// Send a request and return its `result` (a JSON-RPC error is [`McpError::Rpc`]).
     /// Connects first ([`McpClient::connect`]) if no wire is chosen yet. On the modern
     /// wire an `input_required` result is answered and the request retried (MRTR).
@@ -335,197 +301,6 @@ impl McpClient {
                 .map(|(v, _)| v),
             Wire::Modern => self.request_modern(method, params).await,
         }
-    }
-
-    /// Choose the wire (2026-07-28 "Versioning and Compatibility") and learn who the
-    /// server is:
-    ///
-    /// - [`WireChoice::Modern`]: `server/discover`, retried once with a version from the
-    ///   server's `supported` list if it refuses ours (`-32022`);
-    /// - [`WireChoice::Legacy`]: the `initialize` handshake ([`McpClient::initialize`]);
-    /// - [`WireChoice::Auto`]: `server/discover`; a legacy server (a `400`/`404`/`405`
-    ///   without a recognized modern error, or a JSON-RPC error for a method every
-    ///   modern server implements) gets `initialize` instead, as does a modern server
-    ///   whose `supported` list names only legacy versions this client speaks. The
-    ///   choice holds for this client's lifetime ("cache the result … per origin").
-    pub async fn connect(&self) -> Result<Connected, McpError> {
-        let _guard = self.connecting.lock().await;
-        self.connect_locked().await
-    }
-
-    async fn ensure_wire(&self) -> Result<Wire, McpError> {
-        if let Some(w) = self.wire() {
-            return Ok(w);
-        }
-        let _guard = self.connecting.lock().await;
-        if let Some(w) = self.wire() {
-            return Ok(w);
-        }
-        self.connect_locked().await.map(|c| c.wire)
-    }
-
-    async fn connect_locked(&self) -> Result<Connected, McpError> {
-        match self.choice {
-            WireChoice::Legacy => self.handshake(None).await,
-            WireChoice::Modern => self.discover().await,
-            WireChoice::Auto => match self.discover().await {
-                Ok(c) => Ok(c),
-                Err(e) => match legacy_fallback(&e) {
-                    Some(version) => self.handshake(version).await,
-                    None => Err(e),
-                },
-            },
-        }
-    }
-
-    /// `server/discover` on the modern wire.
-    async fn discover(&self) -> Result<Connected, McpError> {
-        set(&self.protocol_version, None);
-        set(&self.session_id, None);
-        let result = self.send_modern("server/discover", &json!({})).await?;
-        let version = self
-            .protocol_version()
-            .unwrap_or_else(|| MODERN_VERSION.to_string());
-        set(&self.protocol_version, Some(version.clone()));
-        set(&self.wire, Some(Wire::Modern));
-        Ok(Connected {
-            wire: Wire::Modern,
-            protocol_version: version,
-            server_info: wire::server_info(&result),
-            result,
-        })
-    }
-
-    /// One modern request: `_meta` and headers for the version in use; if the server
-    /// refuses that version (`-32022`) and lists another modern one this client speaks,
-    /// once more with that one.
-    async fn send_modern(&self, method: &str, params: &Value) -> Result<Value, McpError> {
-        let mut renegotiated = false;
-        loop {
-            let version = self
-                .protocol_version()
-                .unwrap_or_else(|| MODERN_VERSION.to_string());
-            let body = wire::with_meta(
-                params.clone(),
-                &version,
-                &self.capabilities(),
-                &self.client_info,
-            );
-            let tool_headers = match (method, params.get("name").and_then(Value::as_str)) {
-                ("tools/call", Some(name)) => lock(&self.tool_headers)
-                    .get(name)
-                    .cloned()
-                    .unwrap_or_default(),
-                _ => Vec::new(),
-            };
-            let headers =
-                wire::modern_headers(&version, method, &body, &tool_headers).map_err(|e| {
-                    McpError::Malformed(format!(
-                        "the {} header cannot carry the request's value",
-                        e.0
-                    ))
-                })?;
-            match self.exchange(method, body, headers).await {
-                Err(McpError::Protocol(ProtocolError::UnsupportedVersion {
-                    supported,
-                    requested,
-                })) if !renegotiated => {
-                    renegotiated = true;
-                    match wire::choose_version(&supported) {
-                        Some(wire::VersionChoice::Modern(v)) => {
-                            set(&self.protocol_version, Some(v))
-                        }
-                        _ => {
-                            return Err(McpError::Protocol(ProtocolError::UnsupportedVersion {
-                                supported,
-                                requested,
-                            }))
-                        }
-                    }
-                }
-                other => return other.map(|(v, _)| v),
-            }
-        }
-    }
-
-    /// A request on the modern wire with MRTR: `input_required` results are answered
-    /// through the [`InputHandler`] and the request retried as a new request carrying
-    /// `inputResponses` and the exact `requestState`. A `tools/call` refused with
-    /// `HeaderMismatch` refreshes the tool list once and is retried (Streamable HTTP,
-    /// "Client Behavior").
-    async fn request_modern(&self, method: &str, params: Value) -> Result<Value, McpError> {
-        let mut current = params.clone();
-        let mut header_retry = false;
-        let mut rounds = 0;
-        loop {
-            let result = match self.send_modern(method, &current).await {
-                Err(McpError::Protocol(ProtocolError::HeaderMismatch { .. }))
-                    if method == "tools/call" && !header_retry =>
-                {
-                    header_retry = true;
-                    let tools = self.send_modern("tools/list", &json!({})).await?;
-                    self.keep_tools(tools);
-                    continue;
-                }
-                other => other?,
-            };
-            let (requests, state) =
-                match mrtr::result_kind(&result).map_err(|e| McpError::Malformed(e.to_string()))? {
-                    mrtr::ResultKind::Complete => return Ok(result),
-                    mrtr::ResultKind::InputRequired { requests, state } => (requests, state),
-                };
-            if !mrtr::may_require_input(method) {
-                return Err(McpError::Malformed(format!(
-                    "the server asked for input on {method}, which may not (MRTR, Supported Requests)"
-                )));
-            }
-            rounds += 1;
-            if rounds > MAX_INPUT_ROUNDS {
-                return Err(McpError::InputRequired(format!(
-                    "the server still asks for input after {MAX_INPUT_ROUNDS} rounds"
-                )));
-            }
-            let mut responses = Map::new();
-            for (key, input_method, input_params) in requests {
-                let Some(handler) = &self.input else {
-                    return Err(McpError::InputRequired(format!(
-                        "{input_method} requested, and this client has no input handler"
-                    )));
-                };
-                let answer = handler
-                    .answer(&input_method, &input_params)
-                    .await
-                    .map_err(|why| McpError::InputRequired(format!("{input_method}: {why}")))?;
-                responses.insert(key, answer);
-            }
-            current = mrtr::retry_params(&params, responses, state);
-        }
-    }
-
-    /// On the modern wire: remember each tool's `x-mcp-header` annotations and drop the
-    /// tools whose annotations are invalid from the list.
-    fn keep_tools(&self, mut result: Value) -> Value {
-        let mut headers = HashMap::new();
-        let mut rejected = Vec::new();
-        if let Some(tools) = result.get_mut("tools").and_then(Value::as_array_mut) {
-            tools.retain(|tool| {
-                let name = tool.get("name").and_then(Value::as_str).unwrap_or("");
-                let schema = tool.get("inputSchema").unwrap_or(&Value::Null);
-                match wire::param_headers(schema) {
-                    Ok(h) => {
-                        headers.insert(name.to_string(), h);
-                        true
-                    }
-                    Err(why) => {
-                        rejected.push((wire::server_text(name), why));
-                        false
-                    }
-                }
-            });
-        }
-        set(&self.tool_headers, headers);
-        set(&self.rejected_tools, rejected);
-        result
     }
 
     async fn exchange(
@@ -609,53 +384,6 @@ impl McpClient {
         self.handshake(None).await.map(|c| c.result)
     }
 
-    /// `initialize` asking for `version` (default [`PROTOCOL_VERSION`]). The server's
-    /// answer must be a legacy version this client speaks ("Version Negotiation").
-    async fn handshake(&self, version: Option<String>) -> Result<Connected, McpError> {
-        set(&self.session_id, None);
-        set(&self.protocol_version, None);
-        set(&self.wire, Some(Wire::Legacy));
-        let requested = version.unwrap_or_else(|| PROTOCOL_VERSION.to_string());
-        let params = json!({
-            "protocolVersion": requested,
-            "capabilities": self.capabilities(),
-            "clientInfo": self.client_info,
-        });
-        let outcome = self.exchange("initialize", params, HeaderMap::new()).await;
-        let (result, headers) = match outcome {
-            Ok(r) => r,
-            Err(e) => {
-                set(&self.wire, None);
-                return Err(e);
-            }
-        };
-        let sid = headers
-            .get("mcp-session-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        set(&self.session_id, sid);
-        let version = result
-            .get("protocolVersion")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        if !LEGACY_VERSIONS.contains(&version.as_str()) {
-            set(&self.wire, None);
-            return Err(McpError::Protocol(ProtocolError::UnsupportedVersion {
-                supported: vec![wire::server_text(&version)],
-                requested: Some(requested),
-            }));
-        }
-        set(&self.protocol_version, Some(version.clone()));
-        self.notify("notifications/initialized", json!({})).await?;
-        Ok(Connected {
-            wire: Wire::Legacy,
-            protocol_version: version,
-            server_info: wire::server_info(&result),
-            result,
-        })
-    }
-
     /// `tools/list`: the server's `ListToolsResult` (`{"tools": [...]}`). On the modern
     /// wire, tools whose `x-mcp-header` annotations are invalid are left out (see
     /// [`McpClient::rejected_tools`]) and the others' annotations are remembered, so
@@ -673,31 +401,6 @@ impl McpClient {
     pub async fn call_tool(&self, name: &str, arguments: Value) -> Result<Value, McpError> {
         self.request("tools/call", json!({"name": name, "arguments": arguments}))
             .await
-    }
-}
-
-/// Whether a failed modern `server/discover` shows a legacy server, and if so with
-/// which version to `initialize` (`None`: the default). 2026-07-28 Streamable HTTP
-/// "Backward Compatibility": a `400` (or `404`/`405`, as for the HTTP+SSE probe)
-/// without a recognized modern error means legacy; a modern error means a modern
-/// server, unless its `supported` list offers only legacy versions this client speaks.
-/// A JSON-RPC error in a successful response means the server does not implement
-/// `server/discover`, which every modern server MUST ("Versioning", Protocol Version
-/// Negotiation).
-fn legacy_fallback(e: &McpError) -> Option<Option<String>> {
-    match e {
-        McpError::Status {
-            status: 400 | 404 | 405,
-            ..
-        } => Some(None),
-        McpError::Rpc { .. } => Some(None),
-        McpError::Protocol(ProtocolError::UnsupportedVersion { supported, .. }) => {
-            match wire::choose_version(supported) {
-                Some(wire::VersionChoice::Legacy(v)) => Some(Some(v)),
-                _ => None,
-            }
-        }
-        _ => None,
     }
 }
 
@@ -725,41 +428,5 @@ mod tests {
             result_of(json!({"id": 1})),
             Err(McpError::Malformed(_))
         ));
-    }
-
-    #[test]
-    fn which_failures_mean_a_legacy_server() {
-        let status = |s| McpError::Status {
-            status: s,
-            body: String::new(),
-        };
-        assert_eq!(legacy_fallback(&status(400)), Some(None));
-        assert_eq!(legacy_fallback(&status(404)), Some(None));
-        assert_eq!(legacy_fallback(&status(405)), Some(None));
-        assert_eq!(legacy_fallback(&status(500)), None);
-        assert_eq!(legacy_fallback(&status(401)), None);
-        let rpc = McpError::Rpc {
-            code: -32601,
-            message: "Method not found".into(),
-        };
-        assert_eq!(legacy_fallback(&rpc), Some(None));
-        let versions = |v: &[&str]| {
-            McpError::Protocol(ProtocolError::UnsupportedVersion {
-                supported: v.iter().map(|s| s.to_string()).collect(),
-                requested: None,
-            })
-        };
-        assert_eq!(
-            legacy_fallback(&versions(&["2025-06-18"])),
-            Some(Some("2025-06-18".into()))
-        );
-        assert_eq!(legacy_fallback(&versions(&["2099-01-01"])), None);
-        assert_eq!(
-            legacy_fallback(&McpError::Protocol(ProtocolError::HeaderMismatch {
-                message: String::new()
-            })),
-            None
-        );
-        assert_eq!(legacy_fallback(&McpError::Malformed("x".into())), None);
     }
 }
