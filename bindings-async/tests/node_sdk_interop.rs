@@ -15,7 +15,6 @@
 mod common;
 
 use bearerflow::session::FetchPurpose;
-use bearerflow::token::Phase;
 use bearerflow_async::mcp::{McpClient, Wire};
 use bearerflow_async::Event;
 use std::path::{Path, PathBuf};
@@ -105,23 +104,22 @@ async fn sdk_server_with_require_bearer_auth_passes_the_32_call_burst() {
     let tools = mcp.list_tools().await.unwrap();
     assert_eq!(tools["tools"][0]["name"], "echo");
 
-    let mut events = client.subscribe();
     common::sleep_until_unix_ms(expires_at + 200).await;
+    assert_eq!(tb.counters().token_refresh, 0, "no refresh while idle");
+    let mut events = client.subscribe();
     let (ok, errors) = common::burst(&mcp, 32).await;
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(ok, 32);
 
-    // One refresh for the whole burst. The new token lives 2 s and enters its refresh
+    // One refresh for the whole burst: the token had expired, so every call waited for
+    // it and none went out before it. The new token lives 2 s and enters its refresh
     // window early; on a loaded machine the 32 SDK-verified calls can outlast that, and
-    // the proactive refresh that then starts is correct behaviour, not a second refresh
-    // for the burst: count only the refreshes before the new token turned Expiring.
+    // the proactive refresh that then starts (after calls went out) is correct
+    // behaviour, not a second refresh for the burst.
     let mut reactive = 0;
     for e in common::drain_events(&mut events) {
         match e {
-            Event::Phase {
-                to: Phase::Expiring,
-                ..
-            } => break,
+            Event::Send { .. } => break,
             Event::Fetch {
                 purpose: FetchPurpose::Refresh,
                 ..
