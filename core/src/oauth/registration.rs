@@ -103,7 +103,8 @@ impl fmt::Display for ApplicationType {
 #[derive(serde::Serialize)]
 struct RegistrationBody<'a> {
     client_name: &'a str,
-    application_type: ApplicationType,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    application_type: Option<ApplicationType>,
     redirect_uris: &'a [String],
     grant_types: &'a [&'a str],
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -119,10 +120,9 @@ struct RegistrationBody<'a> {
 ///
 /// `response_types: ["code"]` is added when the grant types include
 /// `authorization_code` (RFC 7591 §2.1 requires the two to be consistent); an empty
-/// `scope` or `software_id` is omitted. `application_type` is the one the redirect URIs
-/// imply ([`ApplicationType::for_redirect_uris`]); a host that knows better (a web
-/// application with a loopback redirect during development, say) calls
-/// [`registration_request_for`] instead.
+/// `scope` or `software_id` is omitted. No `application_type` is sent: MCP 2026-07-28
+/// requires one (SEP-837), so new callers use [`registration_request_for`] with the
+/// caller's [`ApplicationType`] (usually [`ApplicationType::for_redirect_uris`]).
 ///
 /// ```
 /// use bearerflow::oauth::{registration_request, ClientAuthMethod, RegistrationParams};
@@ -140,14 +140,14 @@ struct RegistrationBody<'a> {
 /// assert_eq!(body["response_types"][0], "code");
 /// ```
 pub fn registration_request(registration_endpoint: &str, params: &RegistrationParams) -> Request {
-    registration_request_for(
-        registration_endpoint,
-        params,
-        ApplicationType::for_redirect_uris(params.redirect_uris),
-    )
+    build(registration_endpoint, params, None)
 }
 
-/// [`registration_request`] with an explicit `application_type` (SEP-837).
+/// [`registration_request`] with `application_type` (OpenID Connect Dynamic Client
+/// Registration 1.0 §2), which MCP 2026-07-28 clients MUST send (SEP-837). The type is
+/// the caller's decision, a pure parameter here: a CLI or desktop client with loopback
+/// redirect URIs passes [`ApplicationType::Native`] (what
+/// [`ApplicationType::for_redirect_uris`] derives from such URIs).
 ///
 /// ```
 /// use bearerflow::oauth::{registration_request_for, ApplicationType, ClientAuthMethod, RegistrationParams};
@@ -168,6 +168,14 @@ pub fn registration_request_for(
     registration_endpoint: &str,
     params: &RegistrationParams,
     application_type: ApplicationType,
+) -> Request {
+    build(registration_endpoint, params, Some(application_type))
+}
+
+fn build(
+    registration_endpoint: &str,
+    params: &RegistrationParams,
+    application_type: Option<ApplicationType>,
 ) -> Request {
     fn non_empty(v: Option<&str>) -> Option<&str> {
         v.filter(|s| !s.is_empty())
@@ -447,8 +455,21 @@ mod tests {
         assert_eq!(v["token_endpoint_auth_method"], "none");
         assert_eq!(v["software_id"], "4NRB1-0XZABZI9E6-5SM3R");
         assert!(v.get("scope").is_none());
+        // Without an explicit type, none is sent (the pre-2026-07-28 body).
+        assert!(v.get("application_type").is_none());
+        let v: Value = serde_json::from_slice(
+            &registration_request_for(
+                "https://as/register",
+                &params(&uris, &DEFAULT_GRANT_TYPES),
+                ApplicationType::for_redirect_uris(&uris),
+            )
+            .body,
+        )
+        .unwrap();
         // SEP-837: loopback redirect URIs make a native client.
         assert_eq!(v["application_type"], "native");
+        assert_eq!(v["client_name"], "My \"Client\"");
+        assert_eq!(v["response_types"], serde_json::json!(["code"]));
     }
 
     #[test]
@@ -482,8 +503,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(v["application_type"], "web");
+        let cc = params(&[], &["client_credentials"]);
         let v: Value = serde_json::from_slice(
-            &registration_request("https://as/r", &params(&[], &["client_credentials"])).body,
+            &registration_request_for("https://as/r", &cc, ApplicationType::for_redirect_uris(&[]))
+                .body,
         )
         .unwrap();
         assert_eq!(v["application_type"], "native");
