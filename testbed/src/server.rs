@@ -312,13 +312,38 @@ fn add_cors(headers: &HeaderMap, resp: &mut Response) {
     );
 }
 
-fn preflight() -> Reply {
+/// The CORS preflight answer. Besides the fixed request headers, the `Mcp-Param-*`
+/// headers a modern client mirrors from tool parameters (MCP 2026-07-28 Streamable
+/// HTTP, "Custom Headers from Tool Parameters") are allowed by echoing the requested
+/// ones that have that prefix.
+fn preflight(headers: &HeaderMap) -> Reply {
+    let mut allowed = String::from(
+        "Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID",
+    );
+    if let Some(requested) = headers
+        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+        .and_then(|v| v.to_str().ok())
+    {
+        for name in requested.split(',').map(str::trim) {
+            let is_param = name
+                .get(..10)
+                .is_some_and(|p| p.eq_ignore_ascii_case("mcp-param-"));
+            if is_param
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+            {
+                allowed.push_str(", ");
+                allowed.push_str(name);
+            }
+        }
+    }
     Reply::new(StatusCode::NO_CONTENT)
-        .header(header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST, DELETE, OPTIONS")
         .header(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            "Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID",
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            "GET, POST, DELETE, OPTIONS",
         )
+        .header(header::ACCESS_CONTROL_ALLOW_HEADERS, allowed)
         .header(header::ACCESS_CONTROL_MAX_AGE, "600")
 }
 
@@ -332,7 +357,7 @@ pub(crate) async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) ->
     let query = parts.uri.query().unwrap_or("").to_string();
 
     if shared.config.cors && method == Method::OPTIONS && headers.contains_key(header::ORIGIN) {
-        let mut resp = preflight().finish();
+        let mut resp = preflight(&headers).finish();
         add_cors(&headers, &mut resp);
         return resp;
     }
