@@ -485,21 +485,18 @@ impl Url {
                 if !digits.iter().all(u8::is_ascii_digit) {
                     return Err(UrlError::InvalidPort);
                 }
-                let mut port: u32 = 0;
-                for d in digits {
-                    port = port * 10 + u32::from(d - b'0');
-                    if port > u32::from(u16::MAX) {
-                        return Err(UrlError::InvalidPort);
-                    }
+                let mut port: u16 = 0;
+                for &d in digits {
+                    port = port
+                        .checked_mul(10)
+                        .and_then(|p| p.checked_add(u16::from(d - b'0')))
+                        .ok_or(UrlError::InvalidPort)?;
                 }
                 // An empty port is no port (RFC 3986 §6.2.3).
-                if !digits.is_empty() {
-                    let port = port as u16; // at most u16::MAX, checked above
-                    if Some(port) != default {
-                        text.push(':');
-                        push_decimal(&mut text, port);
-                        url.port = Some(port);
-                    }
+                if !digits.is_empty() && Some(port) != default {
+                    text.push(':');
+                    push_decimal(&mut text, port);
+                    url.port = Some(port);
                 }
             }
             at = end;
