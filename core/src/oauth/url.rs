@@ -1273,6 +1273,48 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn configuration_urls_use_the_reader() {
+        use crate::session::{Config, ConfigError, OAuthConfig};
+        let problem = |resource: &str, redirect: &str| match Config::oauth(
+            resource,
+            OAuthConfig {
+                redirect_uri: Some(redirect.into()),
+                ..OAuthConfig::default()
+            },
+        )
+        .validate()
+        {
+            Ok(()) => None,
+            Err(ConfigError::Invalid { field, problem }) => Some((field, problem)),
+            Err(e) => panic!("{e:?}"),
+        };
+        let ok = "http://127.0.0.1:8976/callback";
+        assert_eq!(problem("https://mcp.example.com/mcp", ok), None);
+        assert_eq!(
+            problem("https://mcp.example.com/mcp", "com.example.app:/cb"),
+            None
+        );
+        let (field, why) = problem("https://bücher.example/mcp", ok).unwrap();
+        assert_eq!(field, "resource_url");
+        assert!(why.contains("punycode"), "{why}");
+        for no_host in ["http:mcp.example.com", "https:///mcp"] {
+            assert_eq!(
+                problem(no_host, ok),
+                Some(("resource_url".into(), "has no host")),
+                "{no_host}"
+            );
+        }
+        assert_eq!(
+            problem("https://h/mcp", "http://127.0.0.1/cb#x"),
+            Some(("credential.redirect_uri".into(), "must not have a fragment"))
+        );
+        assert_eq!(
+            problem("https://h/mcp", "/cb"),
+            Some(("credential.redirect_uri".into(), "is not an absolute URL"))
+        );
+    }
+
     /// The host as written in an `http_url()` input (no brackets to skip there: IPv6
     /// literals never reach the IPv4 check).
     fn written_host(input: &str) -> &str {
