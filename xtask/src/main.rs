@@ -26,6 +26,7 @@ const FUZZ_TARGETS: &[&str] = &[
     "token_response",
     "redirect_url",
     "http_response",
+    "url",
 ];
 
 fn main() -> ExitCode {

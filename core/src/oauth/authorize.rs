@@ -164,7 +164,7 @@ const REQUEST_PARAMS: [&str; 8] = [
 /// ```
 pub fn authorization_url(req: &AuthorizationRequest) -> Result<String, AuthorizeError> {
     const WHAT: &str = "authorization endpoint";
-    let mut u = parse_http_url(req.authorization_endpoint, WHAT)
+    let u = parse_http_url(req.authorization_endpoint, WHAT)
         .map_err(AuthorizeError::InvalidEndpoint)?;
     if u.fragment().is_some() {
         return Err(AuthorizeError::InvalidEndpoint(
@@ -203,17 +203,16 @@ pub fn authorization_url(req: &AuthorizationRequest) -> Result<String, Authorize
         pairs.push(("resource", r));
     }
     let ours = form::encode_pairs(&pairs);
-    let query = if existing.is_empty() {
-        ours
-    } else {
-        let mut q = String::with_capacity(existing.len() + 1 + ours.len());
-        q.push_str(existing);
-        q.push('&');
-        q.push_str(&ours);
-        q
-    };
-    u.set_query(Some(&query));
-    Ok(u.into())
+    let base = u.without_query();
+    let mut url = String::with_capacity(base.len() + existing.len() + ours.len() + 2);
+    url.push_str(base);
+    url.push('?');
+    if !existing.is_empty() {
+        url.push_str(existing);
+        url.push('&');
+    }
+    url.push_str(&ours);
+    Ok(url)
 }
 
 /// The parameters of an authorization response redirect.
