@@ -77,7 +77,7 @@ impl ApplicationType {
     /// assert_eq!(ApplicationType::for_redirect_uris(&uris(&["https://app.example/cb"])), ApplicationType::Web);
     /// ```
     pub fn for_redirect_uris(redirect_uris: &[String]) -> ApplicationType {
-        let native = |uri: &String| match ::url::Url::parse(uri) {
+        let native = |uri: &String| match super::url::Url::parse(uri) {
             Ok(u) => match u.scheme() {
                 "http" | "https" => super::url::is_loopback_host(u.host()),
                 // A private-use scheme only a native app can receive (RFC 8252 §7.1).
