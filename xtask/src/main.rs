@@ -5,12 +5,14 @@
 //!   ends with one line `ci: N passed, M failed`.
 //! - `cargo xtask bench`: criterion benches, then a side-by-side ratio table.
 //! - `cargo xtask fuzz [SECONDS]`: every fuzz target for SECONDS each (default 60).
+//! - `cargo xtask wasm-package`: the npm package (see `wasm.rs`).
 //! - `cargo xtask conformance`: the official MCP conformance runner's client `auth/*`
 //!   scenarios against `bearerflow conformance-client` (see `conformance/NOTES.md`).
 
 mod bench;
 mod conformance;
 mod tools;
+mod wasm;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -32,17 +34,19 @@ fn main() -> ExitCode {
         Some("ci") => ci(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("conformance") => conformance::run(&args[1..]).map(|_| ()),
+        Some("wasm-package") => wasm::package_cmd(),
         Some("fuzz") => {
             let secs = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60);
             fuzz(secs)
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci [--no-fuzz] [--no-conformance] | bench | fuzz [SECONDS] | conformance [--scenario NAME]...>\n\
+                "usage: cargo xtask <ci [--no-fuzz] [--no-conformance] | bench | fuzz [SECONDS] | conformance [--scenario NAME]... | wasm-package>\n\
                  ci           the full test run CI does (installs missing tools)\n\
                  bench        criterion benches and the comparison report\n\
                  fuzz         every fuzz target for SECONDS each\n\
-                 conformance  the official MCP conformance suite (client auth scenarios)"
+                 conformance  the official MCP conformance suite (client auth scenarios)\n\
+                 wasm-package the npm package in target/npm/bearerflow, and what a browser downloads"
             );
             return ExitCode::from(2);
         }
@@ -240,6 +244,8 @@ fn ci(args: &[String]) -> Result<(), String> {
         "--locked",
         "--doc",
     ]))?);
+    // The WebAssembly binding in Node and Chromium, and the npm package's JS tests.
+    add(wasm::ci()?);
 
     if with_conformance {
         let c = conformance::run(&[])?;
