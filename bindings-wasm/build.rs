@@ -1,7 +1,7 @@
 //! Lists every file of `tests/vectors/{session,challenge}/` for the wasm-bindgen tests,
 //! which run in Node and in a browser and so cannot read the file system: the test
-//! includes the generated `vectors.rs`, one `include_str!` per file. A new vector file
-//! is picked up without touching the test.
+//! includes the generated `vectors.rs`, one `include_str!` and one test function per
+//! file. A new vector file is picked up without touching the test.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -23,6 +23,22 @@ fn main() {
             })
             .unwrap_or_default();
         files.sort();
+        // One test per file, so that each vector passes or fails on its own.
+        for f in &files {
+            let stem = f
+                .file_stem()
+                .map(|n| {
+                    n.to_string_lossy()
+                        .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+                })
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "#[wasm_bindgen_test::wasm_bindgen_test]\nfn {folder}_{stem}() {{ super::check_{folder}_file({:?}, include_str!({:?})); }}",
+                f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                f.display().to_string()
+            );
+        }
         let _ = writeln!(out, "/// Every `{folder}` vector: file name and text.");
         let _ = writeln!(out, "pub const {constant}: &[(&str, &str)] = &[");
         for f in &files {

@@ -4,7 +4,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use bearerflow_wasm::{parse_challenges, render_challenge, Session};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const CONFIG: &str = r#"{"resource_url": "https://mcp.example.com/mcp",

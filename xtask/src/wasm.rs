@@ -274,25 +274,27 @@ fn check_glue_types(glue_root: &Path) -> Result<(), String> {
     let dir = target_dir().join("wasm-typecheck");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let check = dir.join("glue-check.ts");
-    write(
-        &check,
-        &format!(
-            "import * as web from {:?};\nimport * as node from {:?};\n\
-             import type {{ Glue }} from {:?};\n\
-             export const w: Glue = web;\nexport const n: Glue = node;\n",
-            glue_root
-                .join("web")
-                .join("bearerflow_wasm.js")
-                .display()
-                .to_string(),
-            glue_root
-                .join("node")
-                .join("bearerflow_wasm.js")
-                .display()
-                .to_string(),
-            js_dir().join("src").join("wasm.ts").display().to_string(),
-        ),
-    )?;
+    let mut text = format!(
+        "import type {{ WasmSession }} from {:?};\n\
+         // Every method the layer calls, with the parameters it passes; what they return is\n\
+         // the Rust side's business (the generated types are wider: string for a phase).\n\
+         type Shape<T> = {{ [K in keyof T]: T[K] extends (...a: infer A) => unknown ? (...a: A) => unknown : T[K] }};\n",
+        js_dir().join("src").join("wasm.ts").display().to_string(),
+    );
+    for target in ["web", "node"] {
+        text.push_str(&format!(
+            "import * as {target} from {:?};\n\
+             declare const {target}Session: InstanceType<typeof {target}.Session>;\n\
+             export const {target}S: Shape<WasmSession> = {target}Session;\n\
+             export const {target}New: new (c: string, s: Uint8Array, n: number) => unknown = {target}.Session;\n\
+             export const {target}Restore: (c: string, t: string, s: Uint8Array, n: number) => unknown = {target}.Session.restore;\n\
+             export const {target}Parse: (l: string[], m?: \"strict\" | \"lenient\") => unknown = {target}.parseChallenges;\n\
+             export const {target}Bytes: (b: Uint8Array, m?: \"strict\" | \"lenient\") => unknown = {target}.parseChallengeBytes;\n\
+             export const {target}Render: (c: unknown) => string = {target}.renderChallenge;\n",
+            glue_root.join(target).join("bearerflow_wasm.js").display().to_string(),
+        ));
+    }
+    write(&check, &text)?;
     run(Command::new(bin("tsc"))
         .args([
             "--noEmit",
