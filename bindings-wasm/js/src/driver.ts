@@ -354,7 +354,11 @@ export class Driver {
   pump(): Promise<void> {
     if (!this.session) return Promise.resolve();
     if (this.pumping) return this.pumping;
-    this.pumping = (async () => {
+    let finished!: () => void;
+    // Set before the loop runs: the loop may finish without ever awaiting.
+    const pumping = new Promise<void>((resolve) => (finished = resolve));
+    this.pumping = pumping;
+    void (async () => {
       try {
         for (;;) {
           const action = this.session.pollAction();
@@ -365,9 +369,10 @@ export class Driver {
         this.pumping = undefined;
         this.observePhase();
         this.arm();
+        finished();
       }
     })();
-    return this.pumping;
+    return pumping;
   }
 
   private emit(event: DriverEvent): void {
