@@ -1,19 +1,21 @@
 // A node:test reporter that ends the run with libtest's summary line, so that
 // `cargo xtask ci` counts JavaScript tests like Rust ones:
 //   test result: ok. N passed; M failed; S ignored; 0 measured; 0 filtered out
-// Only tests count, not the suites or files that hold them.
+// Only leaf tests count: not the suites, files or tests that hold subtests (their
+// children are reported before them, one nesting level deeper).
 export default async function* libtestSummary(source) {
   let passed = 0;
   let failed = 0;
   let ignored = 0;
+  const hadChildren = [];
   for await (const event of source) {
     if (event.type !== "test:pass" && event.type !== "test:fail") continue;
-    const data = event.data;
-    if (data.details?.type === "suite") continue;
-    // With process isolation each file is reported as a test of its own at nesting 0
-    // (its file name), wrapping the real ones.
-    if (data.nesting === 0 && data.file && data.name === data.file) continue;
-    if (data.skip || data.todo) ignored++;
+    const { nesting = 0, skip, todo, details } = event.data;
+    const leaf = !hadChildren[nesting + 1] && details?.type !== "suite";
+    hadChildren[nesting + 1] = false;
+    hadChildren[nesting] = true;
+    if (!leaf) continue;
+    if (skip || todo) ignored++;
     else if (event.type === "test:pass") passed++;
     else failed++;
   }

@@ -127,6 +127,9 @@ test("browser: redirect, reload, expiry, two pages", async (t) => {
     assert.equal(b.text, "second page");
     const after = await testbed.counters();
     assert.equal(after.token_refresh - before.token_refresh, 1, "one refresh in total");
+    // Both pages held the same, now rotated, refresh token: one spent it, the other
+    // found the new tokens under the lock and took them.
+    assert.equal(a.adopted + b.adopted, 1, "one page adopted the other's tokens");
     assert.equal(after.refresh_reuse_detected, 0, "no page spent a rotated refresh token");
     assert.equal(after.authorizations, 1);
   });

@@ -11,8 +11,12 @@ const show = (value) => {
   document.getElementById("result").textContent = JSON.stringify(value);
 };
 
+let adopted = 0;
 const authFetch = createAuthFetch({
   resourceUrl: mcp,
+  onEvent: (e) => {
+    if (e.type === "adopted") adopted++;
+  },
   oauth: { redirect_uri: `${location.origin}/page.html`, client_name: "bearerflow browser test" },
   store: localStorageStore("bearerflow-test"),
 });
@@ -23,7 +27,7 @@ async function call(label) {
     await client.connect(new StreamableHTTPClientTransport(new URL(mcp), { fetch: authFetch }));
     const result = await client.callTool({ name: "echo", arguments: { text: label } });
     await client.close();
-    show({ ok: true, text: result.content?.[0]?.text, stats: authFetch.stats() });
+    show({ ok: true, text: result.content?.[0]?.text, stats: authFetch.stats(), adopted });
   } catch (e) {
     show({ ok: false, error: String(e?.message ?? e), code: e?.code, last: authFetch.lastError() });
   }
