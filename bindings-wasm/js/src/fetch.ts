@@ -47,7 +47,7 @@ export function createAuthFetch(options: AuthOptions): AuthFetch {
 /** `fetch` over `next`, driven by `driver`. */
 export function wrapFetch(
   driver: Driver,
-  next: (input: string | URL | Request, init?: RequestInit) => Promise<Response>,
+  next: (input: string, init?: RequestInit) => Promise<Response>,
   resourceUrl: string,
 ): AuthFetch {
   const resourceOrigin = new URL(resourceUrl).origin;
@@ -55,7 +55,9 @@ export function wrapFetch(
     const request = await replayable(input, init);
     // The credential belongs to the resource's origin (RFC 6750 §5.3: never hand a
     // bearer token to another server); anything else passes through untouched.
-    if (new URL(request.url).origin !== resourceOrigin) return next(input, init);
+    if (new URL(request.url).origin !== resourceOrigin) {
+      return next(request.url, { ...request.init, method: request.method, headers: request.headers, body: request.body });
+    }
     const signal = request.init.signal ?? undefined;
     let { id, headers } = await driver.begin(signal);
     for (;;) {

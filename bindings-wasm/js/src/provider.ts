@@ -10,7 +10,8 @@ import type { AuthFetch } from "./fetch.js";
 import { wrapFetch } from "./fetch.js";
 import type { Phase, Stats } from "./wasm.js";
 
-type FetchLike = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+/** What a middleware is handed: the fetch after it (the SDK's `FetchLike`). */
+type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
 
 /** The 2.x transport's `AuthProvider`, with the session's getters. */
 export interface AuthProvider {
