@@ -95,6 +95,7 @@ export interface Platform {
   runCommand?(
     spec: { command: string; args?: string[]; cwd?: string; env?: Record<string, string> },
     maxOutput: number,
+    timeoutMs: number,
   ): Promise<{ stdout: Uint8Array } | { exitCode: number | null }>;
   /** Where the `.wasm` file is, when `options.wasm` says (browsers). */
   useWasm?(source: NonNullable<AuthOptions["wasm"]>): void;
@@ -106,6 +107,9 @@ export interface Platform {
 }
 
 let platform: Platform = { defaultAuthorizer: () => undefined };
+
+/** Inputs kept for a redirect resume (about 50 bytes each in `sessionStorage`). */
+const MAX_JOURNAL = 20000;
 
 /** Set by the platform entry. */
 export function setPlatform(p: Platform): void {
@@ -145,6 +149,7 @@ export class Driver {
   private readonly config: string;
   private maxBody = 0;
   private maxHelperOutput = 0;
+  private helperDeadline = 0;
 
   constructor(private readonly options: AuthOptions) {
     this.store = options.store ?? memoryStore();
@@ -179,6 +184,8 @@ export class Driver {
     const policy = this.session.policy();
     this.maxBody = policy.max_response_body;
     this.maxHelperOutput = policy.max_helper_output;
+    // The session gives up on a helper run after this long; the process goes with it.
+    this.helperDeadline = policy.fetch_deadline;
     void this.pump();
   }
 
@@ -223,9 +230,20 @@ export class Driver {
     return `bearerflow:redirect:${this.options.resourceUrl}`;
   }
 
-  /** Inputs are recorded so that a full-page redirect can rebuild this exact session. */
+  /**
+   * Inputs are recorded so that a full-page redirect can rebuild this exact session
+   * (only where the platform can resume one: browsers). Bounded: past
+   * {@link MAX_JOURNAL} inputs the journal is dropped and a redirect authorization
+   * fails instead (the session records why; a popup or the hook still work).
+   */
   private record(method: string, args: unknown[]): void {
-    this.journal.calls.push([method, args.map((a) => (a instanceof Uint8Array ? { bytes: Array.from(a) } : a))]);
+    const j = this.journal;
+    if (!platform.saveRedirectJournal || j.calls.length > MAX_JOURNAL) return;
+    if (j.calls.length === MAX_JOURNAL) {
+      j.calls.push(["overflow", []]);
+      return;
+    }
+    j.calls.push([method, args.map((a) => (a instanceof Uint8Array ? { bytes: Array.from(a) } : a))]);
   }
 
   /** Call a session input, recording it. */
@@ -499,7 +517,14 @@ export class Driver {
     }
     const theirs = stored?.tokens;
     const mine = (JSON.parse(this.session.snapshot()) as SnapshotJson).tokens;
-    if (!theirs?.refresh_token || !mine?.refresh_token || theirs.refresh_token === mine.refresh_token) {
+    // Only tokens another page obtained after this session's own: an older snapshot
+    // (one whose store write failed here) is never taken back.
+    if (
+      !theirs?.refresh_token ||
+      !mine?.refresh_token ||
+      theirs.refresh_token === mine.refresh_token ||
+      theirs.received_at <= mine.received_at
+    ) {
       return false;
     }
     const now = this.now();
@@ -571,7 +596,7 @@ export class Driver {
         this.input("handleHelperFailure", undefined, this.now());
         return;
       }
-      const result = await platform.runCommand(spec, this.maxHelperOutput + 1);
+      const result = await platform.runCommand(spec, this.maxHelperOutput + 1, this.helperDeadline);
       if ("stdout" in result) this.input("handleHelperStdout", result.stdout, this.now());
       else this.input("handleHelperFailure", result.exitCode ?? undefined, this.now());
     } catch {
@@ -590,7 +615,12 @@ export class Driver {
         redirect = await authorizer(url, {
           redirectUri,
           fetch: this.http,
-          saveForRedirect: () => platform.saveRedirectJournal?.(this.journalKey(), this.journal),
+          saveForRedirect: () => {
+            if (!platform.saveRedirectJournal || this.journal.calls.length > MAX_JOURNAL) {
+              throw new Error("this session cannot resume after a full-page redirect");
+            }
+            platform.saveRedirectJournal(this.journalKey(), this.journal);
+          },
         });
       }
     } catch {

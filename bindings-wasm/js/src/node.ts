@@ -47,12 +47,16 @@ function isLoopback(uri: string): boolean {
 function runCommand(
   spec: { command: string; args?: string[]; cwd?: string; env?: Record<string, string> },
   maxOutput: number,
+  timeoutMs: number,
 ): Promise<{ stdout: Uint8Array } | { exitCode: number | null }> {
   return new Promise((resolve) => {
     const child = spawn(spec.command, spec.args ?? [], {
       cwd: spec.cwd,
       env: spec.env ? { ...process.env, ...spec.env } : process.env,
       stdio: ["ignore", "pipe", "inherit"],
+      // Past the session's deadline for it, a hung helper is killed.
+      timeout: timeoutMs,
+      killSignal: "SIGKILL",
     });
     const chunks: Buffer[] = [];
     let size = 0;
@@ -62,7 +66,7 @@ function runCommand(
     });
     child.on("error", () => resolve({ exitCode: null }));
     child.on("close", (code) => {
-      if (code === 0) resolve({ stdout: new Uint8Array(Buffer.concat(chunks).subarray(0, maxOutput)) });
+      if (code === 0 && !child.killed) resolve({ stdout: new Uint8Array(Buffer.concat(chunks).subarray(0, maxOutput)) });
       else resolve({ exitCode: code });
     });
   });

@@ -44,12 +44,24 @@ test("SDK 2.x + createAuthProvider: connect from nothing, three expiries, a burs
   assert.equal(await threeExpiries(testbed, client, provider), 40);
 });
 
-test("SDK 2.x + authMiddleware in applyMiddlewares: connect from nothing, then a call after expiry", async (t) => {
+test("SDK 2.x + authMiddleware in applyMiddlewares, onAuthorizationUrl hook: connect from nothing, then a call after expiry", async (t) => {
   const testbed = await startTestbed(["--ttl", "5s"]);
   t.after(() => testbed.stop());
-  const middleware = authMiddleware(options(testbed, "bearerflow sdk2 middleware test"));
+  // A host that shows its own UI: the hook gets the URL and hands back where the
+  // browser came back to (here: the testbed's redirect, followed without a browser).
+  const seen = [];
+  const middleware = authMiddleware({
+    ...options(testbed, "bearerflow sdk2 middleware test"),
+    authorize: undefined,
+    onAuthorizationUrl: (url) => {
+      seen.push(url);
+      return headless()(url, { redirectUri: "http://127.0.0.1:9/callback", fetch, saveForRedirect() {} });
+    },
+  });
   const client = await connect(t, testbed, { fetch: applyMiddlewares(middleware)(fetch) });
   assert.equal(await echo(client, "hello"), "hello");
+  assert.equal(seen.length, 1, "the hook saw one authorization URL");
+  assert.match(seen[0], /code_challenge_method=S256/);
   const { untilExpired } = await import("../lifecycle.mjs");
   await untilExpired(middleware);
   const before = await testbed.counters();
