@@ -31,6 +31,7 @@ async function servePage(t, mcp) {
     "/page.html": ["text/html", await readFile(join(here, "page.html"))],
     "/page.js": ["text/javascript", bundle.outputFiles[0].contents],
     "/bearerflow_wasm_bg.wasm": ["application/wasm", await readFile(join(pkg, "web", "bearerflow_wasm_bg.wasm"))],
+    "/callback.html": ["text/html", "<!doctype html><title>signed in</title>"],
     "/config.js": ["text/javascript", `globalThis.BEARERFLOW_TEST = ${JSON.stringify({ mcp })};`],
   };
   const server = createServer((req, res) => {
@@ -105,6 +106,18 @@ test("browser: redirect, reload, expiry, two pages", async (t) => {
     assert.equal(after.token_refresh - before.token_refresh, 1, "one refresh");
   });
 
+  await t.test("authorizes in a popup, tokens in sessionStorage", async () => {
+    const before = await testbed.counters();
+    await browser.goto(`${page}?mode=popup`);
+    const r = await outcome(browser);
+    assert.equal(r.ok, true, JSON.stringify(r));
+    assert.equal(r.stats.authorizations, 1, "this page authorized once");
+    const after = await testbed.counters();
+    assert.equal(after.authorizations - before.authorizations, 1);
+    const stored = await browser.run("return sessionStorage.getItem('bearerflow-popup') !== null");
+    assert.equal(stored, true);
+  });
+
   await t.test("two pages fire right after an expiry: one refresh in total (Web Locks)", async () => {
     const first = await browser.tab();
     await browser.goto(`${page}?mode=wait`);
@@ -131,6 +144,6 @@ test("browser: redirect, reload, expiry, two pages", async (t) => {
     // found the new tokens under the lock and took them.
     assert.equal(a.adopted + b.adopted, 1, "one page adopted the other's tokens");
     assert.equal(after.refresh_reuse_detected, 0, "no page spent a rotated refresh token");
-    assert.equal(after.authorizations, 1);
+    assert.equal(after.authorizations, before.authorizations, "no new authorization");
   });
 });

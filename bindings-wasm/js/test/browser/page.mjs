@@ -4,21 +4,32 @@
 // test reads through WebDriver.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { createAuthFetch, localStorageStore } from "bearerflow";
+import { createAuthFetch, localStorageStore, popup, sessionStorageStore } from "bearerflow";
 
 const { mcp } = globalThis.BEARERFLOW_TEST;
 const show = (value) => {
   document.getElementById("result").textContent = JSON.stringify(value);
 };
 
+const mode = new URLSearchParams(location.search).get("mode");
 let adopted = 0;
 const authFetch = createAuthFetch({
   resourceUrl: mcp,
   onEvent: (e) => {
     if (e.type === "adopted") adopted++;
   },
-  oauth: { redirect_uri: `${location.origin}/page.html`, client_name: "bearerflow browser test" },
-  store: localStorageStore("bearerflow-test"),
+  // `?mode=popup`: authorization in a popup that comes back to callback.html, tokens
+  // in this tab's sessionStorage. Otherwise: full-page redirect, localStorage.
+  ...(mode === "popup"
+    ? {
+        oauth: { redirect_uri: `${location.origin}/callback.html`, client_name: "bearerflow popup test" },
+        store: sessionStorageStore("bearerflow-popup"),
+        authorize: popup(),
+      }
+    : {
+        oauth: { redirect_uri: `${location.origin}/page.html`, client_name: "bearerflow browser test" },
+        store: localStorageStore("bearerflow-test"),
+      }),
 });
 
 async function call(label) {
@@ -39,7 +50,7 @@ globalThis.go = (label) => {
   show("running");
   void call(label);
 };
-if (new URLSearchParams(location.search).get("mode") === "wait") {
+if (mode === "wait") {
   authFetch.ready().then(
     () => show("ready"),
     (e) => show({ ok: false, error: String(e) }),

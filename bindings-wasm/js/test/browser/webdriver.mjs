@@ -59,6 +59,8 @@ export async function startBrowser() {
             "--disable-background-timer-throttling",
             "--disable-renderer-backgrounding",
             "--disable-backgrounding-occluded-windows",
+            // The popup authorizer's window.open runs from a test script, not a click.
+            "--disable-popup-blocking",
             `--user-data-dir=${profile}`,
           ],
         },
