@@ -13,6 +13,7 @@
 //! | `{issuer}/token` | `authorization_code`, `refresh_token` (rotation + reuse detection), `client_credentials` | RFC 6749, RFC 9700 §4.14.2 |
 //! | `{issuer}/introspect`, `{issuer}/revoke` | introspection and revocation | RFC 7662, RFC 7009 |
 //! | `/mcp` | MCP Streamable HTTP with `echo`, `add` and optional tools, on the 2026-07-28 stateless wire and the 2025-11-25 `initialize` wire ([`Config::wires`]) | MCP 2026-07-28, 2025-11-25 |
+//! | `/_testbed/counters` | [`Counters`] as JSON, for tests written in other languages | |
 //!
 //! Every `/mcp` request needs `Authorization: Bearer <token>`. Failures answer `401` with a
 //! `WWW-Authenticate: Bearer` challenge rendered by [`bearerflow::challenge`], carrying

@@ -380,6 +380,32 @@ pub(crate) async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) ->
     resp
 }
 
+/// Where tests outside Rust (the JavaScript and browser tests of `bindings-wasm`) read
+/// [`Counters`] to assert what reached the server ("exactly one refresh", "no discovery").
+pub(crate) const COUNTERS_PATH: &str = "/_testbed/counters";
+
+fn counters_json(c: &crate::Counters) -> Value {
+    json!({
+        "token_authorization_code": c.token_authorization_code,
+        "token_refresh": c.token_refresh,
+        "token_client_credentials": c.token_client_credentials,
+        "token_other": c.token_other,
+        "token_errors": c.token_errors,
+        "refresh_reuse_detected": c.refresh_reuse_detected,
+        "authorizations": c.authorizations,
+        "registrations": c.registrations,
+        "as_metadata_fetches": c.as_metadata_fetches,
+        "resource_metadata_fetches": c.resource_metadata_fetches,
+        "introspections": c.introspections,
+        "revocations": c.revocations,
+        "mcp_requests": c.mcp_requests,
+        "unauthorized": c.unauthorized,
+        "forbidden": c.forbidden,
+        "initializations": c.initializations,
+        "tool_calls": c.tool_calls,
+    })
+}
+
 async fn route(
     shared: &Arc<Shared>,
     method: &Method,
@@ -409,6 +435,9 @@ async fn route(
         }
         bump(&shared.counters.as_metadata_fetches);
         return Reply::json(StatusCode::OK, &shared.as_metadata()).finish();
+    }
+    if path == COUNTERS_PATH && get {
+        return Reply::json(StatusCode::OK, &counters_json(&shared.counters.snapshot())).finish();
     }
     match endpoint {
         "/authorize" if get => oauth::authorize(shared, query),

@@ -37,7 +37,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| root().join("target"));
-    report(&target.join("criterion"))
+    report(&target.join("criterion"))?;
+    // What a browser downloads of the WebAssembly binding.
+    crate::wasm::size_report()
 }
 
 /// The median point estimate, in nanoseconds, of one criterion benchmark folder.

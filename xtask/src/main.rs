@@ -5,6 +5,7 @@
 //!   ends with one line `ci: N passed, M failed`.
 //! - `cargo xtask bench`: criterion benches, then a side-by-side ratio table.
 //! - `cargo xtask fuzz [SECONDS]`: every fuzz target for SECONDS each (default 60).
+//! - `cargo xtask wasm-package`: the npm package (see `wasm.rs`).
 //! - `cargo xtask conformance`: the official MCP conformance runner's client `auth/*`
 //!   scenarios against `bearerflow conformance-client` (see `conformance/NOTES.md`).
 
@@ -13,6 +14,7 @@ mod c_abi;
 mod conformance;
 mod schema;
 mod tools;
+mod wasm;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -39,19 +41,21 @@ fn main() -> ExitCode {
         Some("c-abi") => {
             c_abi::ci().map(|t| println!("c-abi: {} passed, {} failed", t.passed, t.failed))
         }
+        Some("wasm-package") => wasm::package_cmd(),
         Some("fuzz") => {
             let secs = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60);
             fuzz(secs)
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci [--no-fuzz] [--no-conformance] | bench | fuzz [SECONDS] | conformance [--scenario NAME]... | c-package [--prefix DIR] | c-abi>\n\
+                "usage: cargo xtask <ci [--no-fuzz] [--no-conformance] | bench | fuzz [SECONDS] | conformance [--scenario NAME]... | c-package [--prefix DIR] | c-abi | wasm-package>\n\
                  ci           the full test run CI does (installs missing tools)\n\
                  bench        criterion benches and the comparison report\n\
                  fuzz         every fuzz target for SECONDS each\n\
                  conformance  the official MCP conformance suite (client auth scenarios)\n\
                  c-package    the C library's install tree [--prefix DIR] (pkg-config, CMake)\n\
-                 c-abi        only the C ABI checks of ci (header, harness, C++, ctypes, example)"
+                 c-abi        only the C ABI checks of ci (header, harness, C++, ctypes, example)\n\
+                 wasm-package the npm package in target/npm/bearerflow, and what a browser downloads"
             );
             return ExitCode::from(2);
         }
@@ -253,6 +257,9 @@ fn ci(args: &[String]) -> Result<(), String> {
 
     // The C ABI: header, C harness (valgrind, ASan/UBSan), C++, ctypes, libcurl example.
     add(c_abi::ci()?);
+
+    // The WebAssembly binding in Node and Chromium, and the npm package's JS tests.
+    add(wasm::ci()?);
 
     if with_conformance {
         let c = conformance::run(&[])?;
