@@ -376,11 +376,11 @@ pub(crate) fn www_authenticate_lines(headers: &HeaderMap) -> Vec<String> {
 fn apply_headers(request: &mut reqwest::Request, headers: &[Header]) -> Result<(), Error> {
     for h in headers {
         let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| Error::InvalidHeader {
-            name: h.name.clone(),
+            name: h.name.to_string(),
         })?;
         let mut value = HeaderValue::from_bytes(h.value.expose().as_bytes()).map_err(|_| {
             Error::InvalidHeader {
-                name: h.name.clone(),
+                name: h.name.to_string(),
             }
         })?;
         value.set_sensitive(true);

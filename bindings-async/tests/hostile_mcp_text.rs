@@ -29,8 +29,11 @@ async fn client(server: &Hostile) -> Client {
     };
     Client::builder(config)
         .store(MemoryStore::with(Snapshot {
+            revision: 0,
+            client_issuer: None,
             version: SNAPSHOT_VERSION,
             tokens: Some(StoredTokens {
+                issuer: None,
                 access_token: TOKEN.into(),
                 refresh_token: None,
                 received_at: now,

@@ -630,6 +630,8 @@ typedef struct bf_stats {
   uint32_t credentials_installed;
   // Persists the host reported it could not store.
   uint32_t persist_failures;
+  // Authorizations whose tokens came without a refresh token.
+  uint32_t grants_without_refresh_token;
 } bf_stats;
 
 // An owned, NUL-terminated string the library allocated for the host (a snapshot's

@@ -69,6 +69,8 @@ pub struct bf_stats {
     pub credentials_installed: u32,
     /// Persists the host reported it could not store.
     pub persist_failures: u32,
+    /// Authorizations whose tokens came without a refresh token.
+    pub grants_without_refresh_token: u32,
 }
 
 impl From<Stats> for bf_stats {
@@ -89,6 +91,7 @@ impl From<Stats> for bf_stats {
             insufficient_scope_seen,
             credentials_installed,
             persist_failures,
+            grants_without_refresh_token,
         } = s;
         bf_stats {
             refresh_requests,
@@ -104,6 +107,7 @@ impl From<Stats> for bf_stats {
             insufficient_scope_seen,
             credentials_installed,
             persist_failures,
+            grants_without_refresh_token,
         }
     }
 }

@@ -70,8 +70,11 @@ pub fn minted_snapshot(tb: &Handle) -> Snapshot {
     let now = bearerflow_async::now().0;
     let ttl = u64::try_from(t.expires_in.as_millis()).unwrap_or(u64::MAX);
     Snapshot {
+        revision: 0,
+        client_issuer: None,
         version: bearerflow::session::SNAPSHOT_VERSION,
         tokens: Some(StoredTokens {
+            issuer: None,
             access_token: t.access_token,
             refresh_token: t.refresh_token,
             received_at: now,
@@ -82,6 +85,8 @@ pub fn minted_snapshot(tb: &Handle) -> Snapshot {
         }),
         client: Some(ClientRegistration::public(t.client_id)),
         server: Some(StoredServer {
+            resource: None,
+            requested_scope: None,
             issuer: tb.issuer(),
             token_endpoint: tb.token_endpoint(),
             authorization_endpoint: Some(tb.authorization_endpoint()),

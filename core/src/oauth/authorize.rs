@@ -35,6 +35,10 @@ pub struct AuthorizationRequest<'a> {
     pub scope: Option<&'a str>,
     /// `resource` (RFC 8707 §2.1), omitted when `None` or empty.
     pub resource: Option<&'a str>,
+    /// `prompt` (OpenID Connect Core 1.0 §3.1.2.1), omitted when `None`: `consent`
+    /// when `offline_access` is asked of an OpenID Provider, which otherwise ignores it
+    /// (§11) and issues no refresh token.
+    pub prompt: Option<&'a str>,
 }
 
 /// Why an authorization URL could not be built, or a redirect was rejected.
@@ -130,7 +134,7 @@ impl fmt::Display for AuthorizeError {
 impl core::error::Error for AuthorizeError {}
 
 /// Names this crate sets on the authorization URL.
-const REQUEST_PARAMS: [&str; 8] = [
+const REQUEST_PARAMS: [&str; 9] = [
     "response_type",
     "client_id",
     "redirect_uri",
@@ -139,6 +143,7 @@ const REQUEST_PARAMS: [&str; 8] = [
     "state",
     "scope",
     "resource",
+    "prompt",
 ];
 
 /// Build the URL to open in the user's browser (RFC 6749 §4.1.1, RFC 7636 §4.3, RFC
@@ -156,6 +161,7 @@ const REQUEST_PARAMS: [&str; 8] = [
 ///     state: "xyz",
 ///     scope: Some("mcp:tools mcp:resources"),
 ///     resource: Some("https://mcp.example.com/mcp"),
+///     prompt: None,
 /// }).unwrap();
 /// assert_eq!(url, "https://auth.example.com/authorize?response_type=code&client_id=app\
 ///     &redirect_uri=http%3A%2F%2F127.0.0.1%3A8765%2Fcallback\
@@ -201,6 +207,9 @@ pub fn authorization_url(req: &AuthorizationRequest) -> Result<String, Authorize
     }
     if let Some(r) = req.resource.filter(|r| !r.is_empty()) {
         pairs.push(("resource", r));
+    }
+    if let Some(p) = req.prompt.filter(|p| !p.is_empty()) {
+        pairs.push(("prompt", p));
     }
     let ours = form::encode_pairs(&pairs);
     let base = u.without_query();
@@ -375,6 +384,7 @@ mod tests {
             state: "xyz",
             scope: None,
             resource: None,
+            prompt: None,
         }
     }
 
@@ -592,6 +602,7 @@ mod tests {
                 authorization_endpoint: "https://as.example/oauth/authorize",
                 client_id: &client_id, redirect_uri: &redirect, code_challenge: &challenge,
                 state: &state, scope: scope.as_deref(), resource: resource.as_deref(),
+                prompt: None,
             };
             let url = authorization_url(&r).unwrap();
             let q = url.split_once('?').unwrap().1;

@@ -62,6 +62,7 @@
 //!     state: &state,
 //!     scope: None,
 //!     resource: Some(&prm.resource),
+//!     prompt: None,
 //! })?;
 //! assert!(url.contains("code_challenge_method=S256"));
 //!
