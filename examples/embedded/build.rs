@@ -35,8 +35,12 @@ fn main() {
             .and_then(|s| s.to_str())
             .expect("vector file names are UTF-8");
         let abs = path.canonicalize().expect("vector path resolves");
-        writeln!(table, "    ({stem:?}, include_str!({:?})),", abs.display().to_string())
-            .expect("writing to a String cannot fail");
+        writeln!(
+            table,
+            "    ({stem:?}, include_str!({:?})),",
+            abs.display().to_string()
+        )
+        .expect("writing to a String cannot fail");
     }
     table.push_str("];\n");
     std::fs::write(out.join("vectors.rs"), table).expect("write vectors.rs");

@@ -33,6 +33,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         "--example",
         "footprint",
     ]))?;
+    crate::embedded::bench_report()?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| root().join("target"));

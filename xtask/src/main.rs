@@ -5,11 +5,13 @@
 //!   ends with one line `ci: N passed, M failed`.
 //! - `cargo xtask bench`: criterion benches, then a side-by-side ratio table.
 //! - `cargo xtask fuzz [SECONDS]`: every fuzz target for SECONDS each (default 60).
+//! - `cargo xtask embedded`: the Cortex-M4F firmware under QEMU (`examples/embedded/`).
 //! - `cargo xtask conformance`: the official MCP conformance runner's client `auth/*`
 //!   scenarios against `bearerflow conformance-client` (see `conformance/NOTES.md`).
 
 mod bench;
 mod conformance;
+mod embedded;
 mod schema;
 mod tools;
 
@@ -33,17 +35,19 @@ fn main() -> ExitCode {
         Some("ci") => ci(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("conformance") => conformance::run(&args[1..]).map(|_| ()),
+        Some("embedded") => embedded::run(&args[1..]).map(|_| ()),
         Some("fuzz") => {
             let secs = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60);
             fuzz(secs)
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci [--no-fuzz] [--no-conformance] | bench | fuzz [SECONDS] | conformance [--scenario NAME]...>\n\
+                "usage: cargo xtask <ci [--no-fuzz] [--no-conformance] | bench | fuzz [SECONDS] | conformance [--scenario NAME]... | embedded [--measure]>\n\
                  ci           the full test run CI does (installs missing tools)\n\
                  bench        criterion benches and the comparison report\n\
                  fuzz         every fuzz target for SECONDS each\n\
-                 conformance  the official MCP conformance suite (client auth scenarios)"
+                 conformance  the official MCP conformance suite (client auth scenarios)\n\
+                 embedded     the Cortex-M4F firmware under QEMU (installs qemu-system-arm)"
             );
             return ExitCode::from(2);
         }
@@ -242,6 +246,7 @@ fn ci(args: &[String]) -> Result<(), String> {
         "--doc",
     ]))?);
     add(schema::check()?);
+    add(embedded::run(&[])?);
 
     if with_conformance {
         let c = conformance::run(&[])?;

@@ -48,8 +48,7 @@ pub const WARMUP: u32 = 4;
 
 /// A 43-byte token from the base64url alphabet, unique per `(kind, n)`.
 fn token(kind: u8, n: u32) -> [u8; TOKEN_LEN] {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = [0u8; TOKEN_LEN];
     out[0] = kind;
     let mut state = u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(kind);
@@ -58,7 +57,9 @@ fn token(kind: u8, n: u32) -> [u8; TOKEN_LEN] {
         *b = if i <= 8 {
             b"0123456789abcdef"[((n >> ((8 - i) * 4)) & 0xf) as usize]
         } else {
-            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
             ALPHABET[(state >> 58) as usize]
         };
     }
@@ -121,7 +122,8 @@ fn token_response(n: u32, out: &mut FixedBuf<512>, framing: Framing) -> Result<(
         b"\"}",
     ];
     for p in parts {
-        body.put(p).map_err(|_| String::from("token response body too large"))?;
+        body.put(p)
+            .map_err(|_| String::from("token response body too large"))?;
     }
     out.clear();
     let headers = [
@@ -229,7 +231,10 @@ impl Device {
                     self.refresh = n;
                 }
                 Action::Persist(snapshot) => {
-                    let tokens = snapshot.tokens.as_ref().ok_or("a snapshot without tokens")?;
+                    let tokens = snapshot
+                        .tokens
+                        .as_ref()
+                        .ok_or("a snapshot without tokens")?;
                     let rt = tokens.refresh_token.as_ref().map(Secret::expose);
                     if rt != Some(text(&token(b'R', self.refresh))) {
                         return Err(format!(
@@ -274,8 +279,8 @@ pub fn run(refreshes: u32) -> Result<Figures, String> {
     let base = usage().in_use;
     heap::reset_peaks(heap::current_arena());
 
-    let config = Config::from_json(CONFIG_JSON.as_bytes())
-        .map_err(|e| format!("Config::from_json: {e}"))?;
+    let config =
+        Config::from_json(CONFIG_JSON.as_bytes()).map_err(|e| format!("Config::from_json: {e}"))?;
     let config = Arc::new(config);
     let with_config = usage().in_use;
     f.config_heap = with_config - base;
@@ -315,7 +320,11 @@ pub fn run(refreshes: u32) -> Result<Figures, String> {
         let proactive = n % 2 == 1;
         // Expiring: one second before the clock-skew margin (5 s) ends the token's
         // use; expired: a second after the token's own expiry.
-        let now = Timestamp(if proactive { expires - 6_000 } else { expires + 1_000 });
+        let now = Timestamp(if proactive {
+            expires - 6_000
+        } else {
+            expires + 1_000
+        });
         let phase = dev.session.phase(now);
         let want = if proactive {
             Phase::Expiring
@@ -333,7 +342,10 @@ pub fn run(refreshes: u32) -> Result<Figures, String> {
         let fetches = dev.fetches;
         dev.request(now)?;
         if dev.fetches != fetches + 1 || dev.refresh != n {
-            return Err(format!("refresh {n}: {} token requests", dev.fetches - fetches));
+            return Err(format!(
+                "refresh {n}: {} token requests",
+                dev.fetches - fetches
+            ));
         }
         received = now.0 + 40;
         for k in 1..=REQUESTS_PER_TOKEN {
@@ -377,7 +389,10 @@ pub fn run(refreshes: u32) -> Result<Figures, String> {
     drop(config);
     let left = usage().in_use;
     if left != base {
-        return Err(format!("{} bytes still allocated after the session was dropped", left - base));
+        return Err(format!(
+            "{} bytes still allocated after the session was dropped",
+            left - base
+        ));
     }
     Ok(f)
 }

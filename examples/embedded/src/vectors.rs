@@ -116,7 +116,9 @@ fn pairs(v: Option<&Value>) -> Result<Vec<(&str, &str)>, String> {
     list.iter()
         .map(|p| match p.as_array().map(Vec::as_slice) {
             Some([Value::String(n), Value::String(v)]) => Ok((n.as_str(), v.as_str())),
-            _ => Err(String::from("a header is not a [name, value] pair of strings")),
+            _ => Err(String::from(
+                "a header is not a [name, value] pair of strings",
+            )),
         })
         .collect()
 }
@@ -141,7 +143,7 @@ fn shown(v: &[Value]) -> String {
             cut -= 1;
         }
         text.truncate(cut);
-        text.push_str("…");
+        text.push('…');
     }
     text
 }
@@ -216,11 +218,19 @@ impl Replay {
                     Some(b) => b.as_str().ok_or("body is not a string")?,
                     None => "",
                 };
-                let on_the_wire = self.transport == Transport::Wire && (200..=999).contains(&status);
+                let on_the_wire =
+                    self.transport == Transport::Wire && (200..=999).contains(&status);
                 match on_the_wire.then(|| self.take_request(id)).flatten() {
-                    Some(request) => {
-                        exchange(&mut self.session, id, &request, status, &headers, body, now, wire)?
-                    }
+                    Some(request) => exchange(
+                        &mut self.session,
+                        id,
+                        &request,
+                        status,
+                        &headers,
+                        body,
+                        now,
+                        wire,
+                    )?,
                     None => {
                         if self.transport == Transport::Wire {
                             wire.direct += 1;
@@ -263,7 +273,9 @@ impl Replay {
                 let want = field(step, "ok")?.as_bool().ok_or("ok is not a boolean")?;
                 let got = s.handle_redirect(url, now);
                 if got.is_ok() != want {
-                    return Err(format!("redirect {url:?}: got {got:?}, vector says ok={want}"));
+                    return Err(format!(
+                        "redirect {url:?}: got {got:?}, vector says ok={want}"
+                    ));
                 }
             }
             "authorize_error" => s.handle_authorize_error(now),
@@ -315,13 +327,21 @@ fn exchange(
     let mut written = vec![0u8; WRITE_CAPACITY];
     let mut socket = SimSocket::new(&reply, read_size, &mut written);
     let mut scratch = [0u8; SCRATCH];
-    blocking::fetch(session, FetchId(id), request, &mut socket, &mut scratch, now).map_err(
-        |e| format!("exchange {n} ({framing:?}, reads of {read_size}) failed: {e:?}"),
-    )?;
+    blocking::fetch(
+        session,
+        FetchId(id),
+        request,
+        &mut socket,
+        &mut scratch,
+        now,
+    )
+    .map_err(|e| format!("exchange {n} ({framing:?}, reads of {read_size}) failed: {e:?}"))?;
     wire::check_request(socket.written(), request)
         .map_err(|e| format!("request bytes of fetch {id}: {e}"))?;
     if !socket.reply_consumed() {
-        return Err(format!("fetch {id}: the driver left part of the response unread"));
+        return Err(format!(
+            "fetch {id}: the driver left part of the response unread"
+        ));
     }
     wire.exchanges += 1;
     Ok(())
@@ -338,7 +358,14 @@ fn reset_by_peer(
     let mut written = vec![0u8; WRITE_CAPACITY];
     let mut socket = SimSocket::reset_by_peer(&mut written);
     let mut scratch = [0u8; SCRATCH];
-    match blocking::fetch(session, FetchId(id), request, &mut socket, &mut scratch, now) {
+    match blocking::fetch(
+        session,
+        FetchId(id),
+        request,
+        &mut socket,
+        &mut scratch,
+        now,
+    ) {
         Err(ExchangeError::Io(ErrorKind::ConnectionReset)) => {}
         other => return Err(format!("fetch {id} on a reset socket gave {other:?}")),
     }
@@ -351,15 +378,63 @@ fn reset_by_peer(
 /// difference is the error.
 pub fn replay(text: &str, transport: Transport, wire: &mut WireCount) -> Result<(), String> {
     let v: Value = serde_json::from_str(text).map_err(|e| format!("vector is not JSON: {e}"))?;
-    let config_json = serde_json::to_vec(field(&v, "config")?).map_err(|e| e.to_string())?;
+    replay_value(&v, transport, wire)
+}
+
+/// Copies of a vector, each with one expectation changed, that a sound replay must
+/// refuse: the phase, the deadline or the actions after a step, or the final counters.
+/// Shows that a passing replay is not a vacuous one.
+pub fn tampered(text: &str) -> Result<Vec<(&'static str, Value)>, String> {
+    let v: Value = serde_json::from_str(text).map_err(|e| format!("vector is not JSON: {e}"))?;
+    let mut out = Vec::new();
+    let steps = v["steps"].as_array().map_or(0, Vec::len);
+    if steps > 0 {
+        let last = steps - 1;
+        let mut t = v.clone();
+        let phase = if t["steps"][last]["phase"] == "failed" {
+            "fresh"
+        } else {
+            "failed"
+        };
+        t["steps"][last]["phase"] = Value::from(phase);
+        out.push(("the last phase", t));
+
+        let mut t = v.clone();
+        let timeout = t["steps"][0]["timeout"].as_u64().map_or(1, |x| x + 1);
+        t["steps"][0]["timeout"] = Value::from(timeout);
+        out.push(("the first deadline", t));
+
+        let with_actions = v["steps"].as_array().and_then(|s| {
+            s.iter()
+                .position(|st| st["expect"].as_array().is_some_and(|a| !a.is_empty()))
+        });
+        if let Some(i) = with_actions {
+            let mut t = v.clone();
+            if let Some(list) = t["steps"][i]["expect"].as_array_mut() {
+                list.pop();
+            }
+            out.push(("one expected action dropped", t));
+        }
+    }
+    let mut t = v.clone();
+    let sends = t["stats"]["sends"].as_u64().unwrap_or(0);
+    t["stats"]["sends"] = Value::from(sends + 1);
+    out.push(("the send count", t));
+    Ok(out)
+}
+
+/// [`replay`] of a parsed vector.
+pub fn replay_value(v: &Value, transport: Transport, wire: &mut WireCount) -> Result<(), String> {
+    let config_json = serde_json::to_vec(field(v, "config")?).map_err(|e| e.to_string())?;
     let config = Config::from_json(&config_json).map_err(|e| format!("Config::from_json: {e}"))?;
-    let seed = seed_from_hex(str_of(&v, "seed")?)?;
-    let start = Timestamp(u64_of(&v, "start")?);
-    let session = match opt(&v, "snapshot") {
+    let seed = seed_from_hex(str_of(v, "seed")?)?;
+    let start = Timestamp(u64_of(v, "start")?);
+    let session = match opt(v, "snapshot") {
         None => Session::new(config, seed, start),
         Some(snap) => {
             let json = serde_json::to_vec(snap).map_err(|e| e.to_string())?;
-            let snap = Snapshot::from_json(&json).map_err(|e| format!("Snapshot::from_json: {e}"))?;
+            let snap =
+                Snapshot::from_json(&json).map_err(|e| format!("Snapshot::from_json: {e}"))?;
             Session::restore(config, snap, seed, start)
         }
     };
@@ -370,7 +445,7 @@ pub fn replay(text: &str, transport: Transport, wire: &mut WireCount) -> Result<
     };
 
     let got = r.drain()?;
-    let want = match opt(&v, "initial") {
+    let want = match opt(v, "initial") {
         Some(list) => list.as_array().ok_or("initial is not an array")?.as_slice(),
         None => &[],
     };
@@ -381,8 +456,8 @@ pub fn replay(text: &str, transport: Transport, wire: &mut WireCount) -> Result<
             shown(want)
         ));
     }
-    let want_timeout = opt(&v, "initial_timeout").and_then(Value::as_u64);
-    let want_phase = str_of(&v, "initial_phase")?;
+    let want_timeout = opt(v, "initial_timeout").and_then(Value::as_u64);
+    let want_phase = str_of(v, "initial_phase")?;
     let seen = r.observe(start);
     if seen != (want_timeout, want_phase) {
         return Err(format!(
@@ -391,7 +466,9 @@ pub fn replay(text: &str, transport: Transport, wire: &mut WireCount) -> Result<
         ));
     }
 
-    let steps = field(&v, "steps")?.as_array().ok_or("steps is not an array")?;
+    let steps = field(v, "steps")?
+        .as_array()
+        .ok_or("steps is not an array")?;
     for (i, step) in steps.iter().enumerate() {
         let at = u64_of(step, "at")?;
         let now = Timestamp(at);
@@ -420,8 +497,8 @@ pub fn replay(text: &str, transport: Transport, wire: &mut WireCount) -> Result<
         }
     }
 
-    let want: Stats = serde_json::from_value(field(&v, "stats")?.clone())
-        .map_err(|e| format!("stats: {e}"))?;
+    let want: Stats =
+        serde_json::from_value(field(v, "stats")?.clone()).map_err(|e| format!("stats: {e}"))?;
     let got = r.session.stats();
     if got != want {
         return Err(format!("stats differ: got {got:?}, want {want:?}"));

@@ -302,7 +302,10 @@ pub fn check_request(written: &[u8], req: &Request) -> Result<(), String> {
     for h in &req.headers {
         let value = h.value.expose();
         if !fields.iter().any(|(n, v)| *n == h.name && *v == value) {
-            return Err(format!("header {:?} missing or altered on the wire", h.name));
+            return Err(format!(
+                "header {:?} missing or altered on the wire",
+                h.name
+            ));
         }
     }
     if !field("connection").is_some_and(|v| v.eq_ignore_ascii_case("close")) {
@@ -318,7 +321,10 @@ pub fn check_request(written: &[u8], req: &Request) -> Result<(), String> {
     if !req.body.is_empty() {
         let len = field("content-length").ok_or_else(|| String::from("no Content-Length"))?;
         if len.parse::<usize>().ok() != Some(req.body.len()) {
-            return Err(format!("Content-Length {len}, body {} bytes", req.body.len()));
+            return Err(format!(
+                "Content-Length {len}, body {} bytes",
+                req.body.len()
+            ));
         }
     }
     Ok(())

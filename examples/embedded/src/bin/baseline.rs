@@ -30,7 +30,11 @@ fn main() -> ! {
     heap::use_small_arena();
     let squares: Vec<u32> = (1..=4u32).map(|x| x * x).collect();
     let mut report = Report::new();
-    measure("baseline_heap", heap::usage(heap::Arena::Small).in_use, "bytes");
+    measure(
+        "baseline_heap",
+        heap::usage(heap::Arena::Small).in_use,
+        "bytes",
+    );
     report.check(
         "baseline::runtime",
         if squares.iter().sum::<u32>() == 30 {

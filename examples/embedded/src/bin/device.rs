@@ -38,7 +38,11 @@ fn main() -> ! {
         Ok(f) => {
             measure("device_idle_session_heap", f.idle_session_heap, "bytes");
             measure("device_config_heap", f.config_heap, "bytes");
-            measure("device_refresh_heap_high_water", f.refresh_used_peak, "bytes");
+            measure(
+                "device_refresh_heap_high_water",
+                f.refresh_used_peak,
+                "bytes",
+            );
             measure("device_stack_high_water", stack_used, "bytes");
             report.check("device::one_session_thousand_refreshes", Ok(()));
         }

@@ -63,6 +63,11 @@ fn main() -> ! {
         report.check(&format!("vectors::{name}"), result);
     }
 
+    report.check(
+        "vectors::replay_refuses_changed_expectations",
+        tamper_check(),
+    );
+
     let mut wire = WireCount::default();
     for (name, text) in SESSION_VECTORS {
         let result = vectors::replay(text, Transport::Wire, &mut wire);
@@ -75,6 +80,10 @@ fn main() -> ! {
         } else {
             Err(format!("{wire:?}: nothing went over the simulated socket"))
         },
+    );
+    report.check(
+        "wire::request_check_refuses_altered_bytes",
+        wire_check_refuses_alterations(),
     );
     measure("wire_exchanges", wire.exchanges, "exchanges");
     measure("wire_resets", wire.resets, "exchanges");
@@ -89,14 +98,20 @@ fn main() -> ! {
     heap::use_arena(Arena::Large);
     match result {
         Ok(f) => {
-            report.check("lifecycle::thousand_refreshes_rotating_in_an_8_KiB_heap", Ok(()));
+            report.check(
+                "lifecycle::thousand_refreshes_rotating_in_an_8_KiB_heap",
+                Ok(()),
+            );
             report.check(
                 "lifecycle::heap_high_water_flat_after_the_first_refreshes",
                 Ok(()),
             );
             lifecycle_measures(&f, stack_used, painted.overflowed());
         }
-        Err(e) => report.check("lifecycle::thousand_refreshes_rotating_in_an_8_KiB_heap", Err(e)),
+        Err(e) => report.check(
+            "lifecycle::thousand_refreshes_rotating_in_an_8_KiB_heap",
+            Err(e),
+        ),
     }
 
     match hotpath::run(HOT_REQUESTS) {
@@ -106,7 +121,10 @@ fn main() -> ! {
                 if cost.allocations == 0 {
                     Ok(())
                 } else {
-                    Err(format!("{} allocations in {} requests", cost.allocations, cost.requests))
+                    Err(format!(
+                        "{} allocations in {} requests",
+                        cost.allocations, cost.requests
+                    ))
                 },
             );
             match cost.cycles_per_request {
@@ -128,6 +146,73 @@ fn main() -> ! {
     report.finish()
 }
 
+/// Every vector with one expectation changed must fail to replay.
+fn tamper_check() -> Result<(), String> {
+    let mut refused = 0;
+    for (name, text) in SESSION_VECTORS {
+        for (what, changed) in vectors::tampered(text)? {
+            let mut unused = WireCount::default();
+            if vectors::replay_value(&changed, Transport::Direct, &mut unused).is_ok() {
+                return Err(format!("{name} with {what} changed still replays"));
+            }
+            refused += 1;
+        }
+    }
+    if refused == 0 {
+        return Err(String::from("no tampered copy was made"));
+    }
+    Ok(())
+}
+
+/// The request-bytes check accepts what `http::blocking` wrote and refuses the same
+/// bytes with one header value, the body or the request line altered.
+fn wire_check_refuses_alterations() -> Result<(), String> {
+    use bearerflow::http::{blocking, Header, Method, Request};
+    use bearerflow_embedded::wire::{check_request, SimSocket};
+    let request = Request {
+        method: Method::Post,
+        url: String::from("https://auth.example.com/token?x=1#frag"),
+        headers: alloc::vec![
+            Header::new("Content-Type", "application/x-www-form-urlencoded"),
+            Header::new("Accept", "application/json"),
+        ],
+        body: b"grant_type=refresh_token&refresh_token=abc".to_vec(),
+    };
+    let reply = b"HTTP/1.1 204 No Content\r\n\r\n";
+    let mut written = [0u8; 1024];
+    let mut socket = SimSocket::new(reply, 5, &mut written);
+    let mut scratch = [0u8; 32];
+    let response = blocking::exchange(&mut socket, &request, &mut scratch)
+        .map_err(|e| format!("exchange failed: {e:?}"))?;
+    if response.status != 204 {
+        return Err(format!("status {} parsed from a 204", response.status));
+    }
+    let bytes = socket.written().to_vec();
+    check_request(&bytes, &request).map_err(|e| format!("the driver's own bytes: {e}"))?;
+    let text = String::from_utf8(bytes).map_err(|_| String::from("request is not UTF-8"))?;
+    for (what, from, to) in [
+        ("a header value", "application/json", "application/jsox"),
+        ("the body", "refresh_token=abc", "refresh_token=abd"),
+        ("the request target", "/token?x=1 ", "/token?x=2 "),
+        (
+            "the Host",
+            "Host: auth.example.com",
+            "Host: auth.example.org",
+        ),
+    ] {
+        let altered = text.replacen(from, to, 1);
+        if altered == text {
+            return Err(format!("{what}: {from:?} not found in the request bytes"));
+        }
+        if check_request(altered.as_bytes(), &request).is_ok() {
+            return Err(format!(
+                "the check accepted the request with {what} altered"
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn lifecycle_measures(f: &lifecycle::Figures, stack_used: usize, overflowed: bool) {
     measure("lifecycle_refreshes", f.refreshes, "refreshes");
     measure("lifecycle_proactive_refreshes", f.proactive, "refreshes");
@@ -139,7 +224,11 @@ fn lifecycle_measures(f: &lifecycle::Figures, stack_used: usize, overflowed: boo
     measure("setup_heap_high_water", f.setup_used_peak, "bytes");
     measure("refresh_heap_high_water", f.refresh_used_peak, "bytes");
     measure("refresh_heap_high_water_requested", f.refresh_peak, "bytes");
-    measure("heap_high_water_after_first_refresh", f.used_peak_after_first, "bytes");
+    measure(
+        "heap_high_water_after_first_refresh",
+        f.used_peak_after_first,
+        "bytes",
+    );
     measure(
         "heap_high_water_after_warmup",
         f.used_peak_after_warmup,
