@@ -5,6 +5,9 @@
 #![no_std]
 #![no_main]
 
+extern crate alloc;
+
+use alloc::format;
 use bearerflow_embedded::heap;
 use bearerflow_embedded::report::{measure, Report};
 use bearerflow_embedded::{lifecycle, stack};
@@ -45,6 +48,10 @@ fn main() -> ! {
             );
             measure("device_stack_high_water", stack_used, "bytes");
             report.check("device::one_session_thousand_refreshes", Ok(()));
+            report.check(
+                "device::heap_high_water_flat_after_the_first_refreshes",
+                f.growth.map_or(Ok(()), |g| Err(format!("{g}"))),
+            );
         }
         Err(e) => report.check("device::one_session_thousand_refreshes", Err(e)),
     }

@@ -104,7 +104,7 @@ fn main() -> ! {
             );
             report.check(
                 "lifecycle::heap_high_water_flat_after_the_first_refreshes",
-                Ok(()),
+                f.growth.map_or(Ok(()), |g| Err(format!("{g}"))),
             );
             lifecycle_measures(&f, stack_used, painted.overflowed());
         }
