@@ -70,7 +70,14 @@ fn ensure_tools() -> Result<(), String> {
     if tools::works("qemu-system-arm", &["--version"]) {
         return Ok(());
     }
-    let install = || crate::run(Command::new("apt-get").args(["install", "-y", "--no-install-recommends", "qemu-system-arm"]));
+    let install = || {
+        crate::run(Command::new("apt-get").args([
+            "install",
+            "-y",
+            "--no-install-recommends",
+            "qemu-system-arm",
+        ]))
+    };
     if install().is_err() {
         // A fresh machine may have no package lists yet.
         crate::run(Command::new("apt-get").arg("update"))?;
