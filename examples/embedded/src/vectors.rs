@@ -46,8 +46,9 @@ pub struct WireCount {
     pub exchanges: u32,
     /// Exchanges whose peer reset the connection (a recorded `io` error).
     pub resets: u32,
-    /// Recorded answers that have no HTTP/1.1 bytes (status 0, a `connect` or `timeout`
-    /// error), handed to the session directly as any host would.
+    /// Recorded answers that have no final HTTP/1.1 response to render (status 0 or
+    /// 1xx, a `connect` or `timeout` error), handed to the session directly as any
+    /// host would.
     pub direct: u32,
 }
 
