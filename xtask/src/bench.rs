@@ -34,6 +34,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         "footprint",
     ]))?;
     crate::c_abi::report_sizes()?;
+    crate::embedded::bench_report()?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| root().join("target"));

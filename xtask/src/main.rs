@@ -6,12 +6,14 @@
 //! - `cargo xtask bench`: criterion benches, then a side-by-side ratio table.
 //! - `cargo xtask fuzz [SECONDS]`: every fuzz target for SECONDS each (default 60).
 //! - `cargo xtask wasm-package`: the npm package (see `wasm.rs`).
+//! - `cargo xtask embedded`: the Cortex-M4F firmware under QEMU (`examples/embedded/`).
 //! - `cargo xtask conformance`: the official MCP conformance runner's client `auth/*`
 //!   scenarios against `bearerflow conformance-client` (see `conformance/NOTES.md`).
 
 mod bench;
 mod c_abi;
 mod conformance;
+mod embedded;
 mod schema;
 mod tools;
 mod wasm;
@@ -42,20 +44,22 @@ fn main() -> ExitCode {
             c_abi::ci().map(|t| println!("c-abi: {} passed, {} failed", t.passed, t.failed))
         }
         Some("wasm-package") => wasm::package_cmd(),
+        Some("embedded") => embedded::run(&args[1..]).map(|_| ()),
         Some("fuzz") => {
             let secs = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60);
             fuzz(secs)
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci [--no-fuzz] [--no-conformance] | bench | fuzz [SECONDS] | conformance [--scenario NAME]... | c-package [--prefix DIR] | c-abi | wasm-package>\n\
+                "usage: cargo xtask <ci [--no-fuzz] [--no-conformance] | bench | fuzz [SECONDS] | conformance [--scenario NAME]... | c-package [--prefix DIR] | c-abi | wasm-package | embedded [--measure]>\n\
                  ci           the full test run CI does (installs missing tools)\n\
                  bench        criterion benches and the comparison report\n\
                  fuzz         every fuzz target for SECONDS each\n\
                  conformance  the official MCP conformance suite (client auth scenarios)\n\
                  c-package    the C library's install tree [--prefix DIR] (pkg-config, CMake)\n\
                  c-abi        only the C ABI checks of ci (header, harness, C++, ctypes, example)\n\
-                 wasm-package the npm package in target/npm/bearerflow, and what a browser downloads"
+                 wasm-package the npm package in target/npm/bearerflow, and what a browser downloads\n\
+                 embedded     the Cortex-M4F firmware under QEMU (installs qemu-system-arm)"
             );
             return ExitCode::from(2);
         }
@@ -254,6 +258,7 @@ fn ci(args: &[String]) -> Result<(), String> {
         "--doc",
     ]))?);
     add(schema::check()?);
+    add(embedded::run(&[])?);
 
     // The C ABI: header, C harness (valgrind, ASan/UBSan), C++, ctypes, libcurl example.
     add(c_abi::ci()?);
