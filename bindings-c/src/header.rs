@@ -531,26 +531,18 @@ pub struct bf_render_error {
     pub offset: usize,
 }
 
-/// The stable code of a render error kind. Core has no `RenderErrorKind::code` yet;
-/// these names follow core's variant names (see the report: core should own them).
+/// Core's stable code of a render error kind, and the C enum value for it.
 fn render_code(kind: RenderErrorKind) -> (&'static str, bf_render_error_kind) {
-    match kind {
-        RenderErrorKind::InvalidScheme => ("invalid_scheme", bf_render_error_kind::InvalidScheme),
-        RenderErrorKind::InvalidParamName => {
-            ("invalid_param_name", bf_render_error_kind::InvalidParamName)
-        }
-        RenderErrorKind::DuplicateParam => {
-            ("duplicate_param", bf_render_error_kind::DuplicateParam)
-        }
-        RenderErrorKind::ControlCharacter => {
-            ("control_character", bf_render_error_kind::ControlCharacter)
-        }
-        RenderErrorKind::NonAscii => ("non_ascii", bf_render_error_kind::NonAscii),
-        RenderErrorKind::InvalidToken68 => {
-            ("invalid_token68", bf_render_error_kind::InvalidToken68)
-        }
-        _ => ("render_error", bf_render_error_kind::Other),
-    }
+    let c = match kind {
+        RenderErrorKind::InvalidScheme => bf_render_error_kind::InvalidScheme,
+        RenderErrorKind::InvalidParamName => bf_render_error_kind::InvalidParamName,
+        RenderErrorKind::DuplicateParam => bf_render_error_kind::DuplicateParam,
+        RenderErrorKind::ControlCharacter => bf_render_error_kind::ControlCharacter,
+        RenderErrorKind::NonAscii => bf_render_error_kind::NonAscii,
+        RenderErrorKind::InvalidToken68 => bf_render_error_kind::InvalidToken68,
+        _ => bf_render_error_kind::Other,
+    };
+    (kind.code(), c)
 }
 
 fn render_result(
@@ -676,16 +668,9 @@ pub unsafe extern "C" fn bf_bearer_challenge_render(
     })
 }
 
-/// The stable code of an `Authorization` error kind (core has no
-/// `AuthorizationErrorKind::code` yet; see the report).
+/// Core's stable code of an `Authorization` error kind.
 fn authorization_code(kind: AuthorizationErrorKind) -> &'static str {
-    match kind {
-        AuthorizationErrorKind::NotBearer => "not_bearer",
-        AuthorizationErrorKind::MissingSpace => "missing_space",
-        AuthorizationErrorKind::EmptyToken => "empty_token",
-        AuthorizationErrorKind::InvalidTokenByte => "invalid_token_byte",
-        _ => "authorization_error",
-    }
+    kind.code()
 }
 
 fn authorization_failure(e: AuthorizationError) -> Failure {

@@ -83,17 +83,9 @@ struct RenderSpec {
     token68: Option<String>,
 }
 
-/// Core's `RenderErrorKind` has no `code()` yet; these are its variants in snake_case.
+/// Core's stable code of a render error kind.
 fn render_code(kind: RenderErrorKind) -> &'static str {
-    match kind {
-        RenderErrorKind::InvalidScheme => "invalid_scheme",
-        RenderErrorKind::InvalidParamName => "invalid_param_name",
-        RenderErrorKind::DuplicateParam => "duplicate_param",
-        RenderErrorKind::ControlCharacter => "control_character",
-        RenderErrorKind::NonAscii => "non_ascii",
-        RenderErrorKind::InvalidToken68 => "invalid_token68",
-        _ => "render_failed",
-    }
+    kind.code()
 }
 
 fn read_mode(mode: Option<&str>) -> Result<Mode> {
