@@ -381,6 +381,10 @@ impl Driver {
                         });
                     }
                 }
+                // The shared-store lease (`Policy::shared_store`): this driver's stores
+                // are single-process, so the lease is always this process's.
+                Action::AcquireLease { .. } => self.session.handle_lease(true, at),
+                Action::ReleaseLease => {}
                 Action::Fail { id, error, cause } => {
                     let unavailable = matches!(
                         cause.as_deref(),

@@ -216,6 +216,11 @@ enum bf_action_kind
   // `authorize`: open this URL in the user's browser (or follow it headlessly), then
   // hand the redirect to `bf_session_handle_redirect`.
   BF_ACTION_KIND_AUTHORIZE = 6,
+  // `acquire_lease` (sessions whose policy sets `shared_store` only): take the shared
+  // store's refresh lease for `ttl_ms`, then answer with `bf_session_handle_lease`.
+  BF_ACTION_KIND_ACQUIRE_LEASE = 7,
+  // Give the shared store's refresh lease back. No member.
+  BF_ACTION_KIND_RELEASE_LEASE = 8,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -580,6 +585,12 @@ typedef struct bf_authorize {
   struct bf_str url;
 } bf_authorize;
 
+// `BF_ACTION_KIND_ACQUIRE_LEASE`: the lease's lifetime if it is not released.
+typedef struct bf_lease {
+  // Milliseconds.
+  uint64_t ttl_ms;
+} bf_lease;
+
 // One action: `kind` says which member is filled; the others are zeroed.
 //
 // Lifetime: every pointer in it (strings, header arrays, the snapshot) is borrowed
@@ -600,6 +611,8 @@ typedef struct bf_action {
   struct bf_fail fail;
   // Filled for `BF_ACTION_KIND_AUTHORIZE`.
   struct bf_authorize authorize;
+  // Filled for `BF_ACTION_KIND_ACQUIRE_LEASE`.
+  struct bf_lease lease;
 } bf_action;
 
 // Counters of what the machine asked for and saw (core's `Stats`).
@@ -807,6 +820,22 @@ bf_status bf_session_handle_authorize_error(struct bf_session *session, uint64_t
 // The host could not store the last `BF_ACTION_KIND_PERSIST`: the credentials stay in
 // memory and the session asks again after a backoff.
 bf_status bf_session_handle_persist_failed(struct bf_session *session, uint64_t now_ms);
+
+// The answer to `BF_ACTION_KIND_ACQUIRE_LEASE`: `granted` when this process took the
+// shared store's refresh lease (it then refreshes); otherwise the session waits for the
+// holder's tokens (`bf_session_handle_store_update`) and asks again later.
+bf_status bf_session_handle_lease(struct bf_session *session, bool granted, uint64_t now_ms);
+
+// The shared store holds a newer snapshot (`snapshot_json`, `snapshot_len` bytes)
+// written by another process: the session takes its tokens on instead of refreshing.
+// One that is not newer (by its `revision`) is ignored. `BF_STATUS_SNAPSHOT` when it
+// cannot be read.
+bf_status bf_session_handle_store_update(struct bf_session *session, const char *snapshot_json, size_t snapshot_len, uint64_t now_ms);
+
+// The last `BF_ACTION_KIND_PERSIST` could not be stored because the store holds a
+// newer snapshot (a failed compare-and-swap): `snapshot_json` is what it holds; the
+// session takes it on. `BF_STATUS_SNAPSHOT` when it cannot be read.
+bf_status bf_session_handle_persist_conflict(struct bf_session *session, const char *snapshot_json, size_t snapshot_len, uint64_t now_ms);
 
 // Time passed: act on every deadline at or before `now_ms`. Calling it early or
 // spuriously does nothing.

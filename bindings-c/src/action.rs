@@ -32,6 +32,19 @@ pub enum bf_action_kind {
     /// `authorize`: open this URL in the user's browser (or follow it headlessly), then
     /// hand the redirect to `bf_session_handle_redirect`.
     Authorize = 6,
+    /// `acquire_lease` (sessions whose policy sets `shared_store` only): take the shared
+    /// store's refresh lease for `ttl_ms`, then answer with `bf_session_handle_lease`.
+    AcquireLease = 7,
+    /// Give the shared store's refresh lease back. No member.
+    ReleaseLease = 8,
+}
+
+/// `BF_ACTION_KIND_ACQUIRE_LEASE`: the lease's lifetime if it is not released.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct bf_lease {
+    /// Milliseconds.
+    pub ttl_ms: u64,
 }
 
 /// `BF_ACTION_KIND_SEND`: send request `id` now with `headers` (none for generation 0: the
@@ -148,6 +161,8 @@ pub struct bf_action {
     pub fail: bf_fail,
     /// Filled for `BF_ACTION_KIND_AUTHORIZE`.
     pub authorize: bf_authorize,
+    /// Filled for `BF_ACTION_KIND_ACQUIRE_LEASE`.
+    pub lease: bf_lease,
 }
 
 impl bf_action {
@@ -191,6 +206,7 @@ impl bf_action {
                 },
             },
             authorize: bf_authorize { url: absent_str() },
+            lease: bf_lease { ttl_ms: 0 },
         }
     }
 }
@@ -204,6 +220,8 @@ pub(crate) fn kind_of(a: &Action) -> bf_action_kind {
         Action::Persist(_) => bf_action_kind::Persist,
         Action::Fail { .. } => bf_action_kind::Fail,
         Action::Authorize { .. } => bf_action_kind::Authorize,
+        Action::AcquireLease { .. } => bf_action_kind::AcquireLease,
+        Action::ReleaseLease => bf_action_kind::ReleaseLease,
     }
 }
 
@@ -282,6 +300,8 @@ impl ActionSlot {
                     body: borrow_bytes(&request.body),
                 };
             }
+            Action::AcquireLease { ttl } => out.lease = bf_lease { ttl_ms: ttl.0 },
+            Action::ReleaseLease => {}
             Action::RunHelper => {}
             Action::Persist(snap) => {
                 *snapshot = snap.to_json();

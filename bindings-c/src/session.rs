@@ -489,6 +489,63 @@ pub unsafe extern "C" fn bf_session_handle_persist_failed(
     })
 }
 
+/// The answer to `BF_ACTION_KIND_ACQUIRE_LEASE`: `granted` when this process took the
+/// shared store's refresh lease (it then refreshes); otherwise the session waits for the
+/// holder's tokens (`bf_session_handle_store_update`) and asks again later.
+#[no_mangle]
+pub unsafe extern "C" fn bf_session_handle_lease(
+    session: *mut bf_session,
+    granted: bool,
+    now_ms: u64,
+) -> bf_status {
+    with_session(session, |s| {
+        s.session.handle_lease(granted, Timestamp(now_ms));
+        Ok(())
+    })
+}
+
+/// The shared store holds a newer snapshot (`snapshot_json`, `snapshot_len` bytes)
+/// written by another process: the session takes its tokens on instead of refreshing.
+/// One that is not newer (by its `revision`) is ignored. `BF_STATUS_SNAPSHOT` when it
+/// cannot be read.
+#[no_mangle]
+pub unsafe extern "C" fn bf_session_handle_store_update(
+    session: *mut bf_session,
+    snapshot_json: *const c_char,
+    snapshot_len: usize,
+    now_ms: u64,
+) -> bf_status {
+    with_session(session, |s| {
+        // SAFETY: the header requires `snapshot_len` readable bytes at `snapshot_json`.
+        let snap = unsafe { args::bytes(snapshot_json.cast(), snapshot_len, "snapshot_json") }?;
+        let snapshot = Snapshot::from_json(snap)
+            .map_err(|e| Failure::core(bf_status::Snapshot, e.code(), &e))?;
+        s.session.handle_store_update(snapshot, Timestamp(now_ms));
+        Ok(())
+    })
+}
+
+/// The last `BF_ACTION_KIND_PERSIST` could not be stored because the store holds a
+/// newer snapshot (a failed compare-and-swap): `snapshot_json` is what it holds; the
+/// session takes it on. `BF_STATUS_SNAPSHOT` when it cannot be read.
+#[no_mangle]
+pub unsafe extern "C" fn bf_session_handle_persist_conflict(
+    session: *mut bf_session,
+    snapshot_json: *const c_char,
+    snapshot_len: usize,
+    now_ms: u64,
+) -> bf_status {
+    with_session(session, |s| {
+        // SAFETY: the header requires `snapshot_len` readable bytes at `snapshot_json`.
+        let snap = unsafe { args::bytes(snapshot_json.cast(), snapshot_len, "snapshot_json") }?;
+        let snapshot = Snapshot::from_json(snap)
+            .map_err(|e| Failure::core(bf_status::Snapshot, e.code(), &e))?;
+        s.session
+            .handle_persist_conflict(snapshot, Timestamp(now_ms));
+        Ok(())
+    })
+}
+
 /// Time passed: act on every deadline at or before `now_ms`. Calling it early or
 /// spuriously does nothing.
 #[no_mangle]

@@ -261,6 +261,32 @@ impl Session {
         Ok(())
     }
 
+    /// The answer to an `acquire_lease` action (a shared store): `granted` when this
+    /// page or process took the refresh lease.
+    #[wasm_bindgen(js_name = handleLease)]
+    pub fn handle_lease(&mut self, granted: bool, now: f64) -> Result<()> {
+        self.inner.handle_lease(granted, time(now)?);
+        Ok(())
+    }
+
+    /// The shared store holds a newer snapshot (JSON text) written by another page or
+    /// process: its tokens are taken on instead of refreshing.
+    #[wasm_bindgen(js_name = handleStoreUpdate)]
+    pub fn handle_store_update(&mut self, snapshot: &str, now: f64) -> Result<()> {
+        let snapshot = Snapshot::from_json(snapshot.as_bytes()).map_err(|e| coded(e.code(), e))?;
+        self.inner.handle_store_update(snapshot, time(now)?);
+        Ok(())
+    }
+
+    /// The last `persist` could not be stored: the store holds this newer snapshot (a
+    /// failed compare-and-swap), which is taken on.
+    #[wasm_bindgen(js_name = handlePersistConflict)]
+    pub fn handle_persist_conflict(&mut self, snapshot: &str, now: f64) -> Result<()> {
+        let snapshot = Snapshot::from_json(snapshot.as_bytes()).map_err(|e| coded(e.code(), e))?;
+        self.inner.handle_persist_conflict(snapshot, time(now)?);
+        Ok(())
+    }
+
     /// Time passed: act on every deadline at or before `now`.
     #[wasm_bindgen(js_name = handleTimeout)]
     pub fn handle_timeout(&mut self, now: f64) -> Result<()> {

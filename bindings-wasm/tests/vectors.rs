@@ -123,6 +123,15 @@ fn apply(s: &mut Session, step: &Value, now: f64) -> Result<(), String> {
         }
         "authorize_error" => s.handle_authorize_error(now).map_err(err)?,
         "persist_failed" => s.handle_persist_failed(now).map_err(err)?,
+        "lease" => s
+            .handle_lease(step["granted"].as_bool().unwrap_or(false), now)
+            .map_err(err)?,
+        "store_update" => s
+            .handle_store_update(&step["snapshot"].to_string(), now)
+            .map_err(err)?,
+        "persist_conflict" => s
+            .handle_persist_conflict(&step["snapshot"].to_string(), now)
+            .map_err(err)?,
         "timeout" => s.handle_timeout(now).map_err(err)?,
         "cancel_request" => s.cancel_request(id).map_err(err)?,
         "reauthorize" => s.reauthorize(now).map_err(err)?,

@@ -70,6 +70,9 @@
 //!                 Ok(stdout) => session.handle_helper_stdout(&stdout, now()),
 //!                 Err(exit_code) => session.handle_helper_failure(exit_code, now()),
 //!             },
+//!             // Only with `Policy::shared_store` (several processes, one store).
+//!             Action::AcquireLease { .. } => session.handle_lease(true, now()),
+//!             Action::ReleaseLease => {}
 //!             Action::Fail { id, error, cause } => {
 //!                 match cause {
 //!                     Some(cause) => eprintln!("request {id:?} failed: {error}: {cause}"),

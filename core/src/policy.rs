@@ -46,6 +46,21 @@ pub struct Policy {
     /// Refresh when the window opens even if no request is being made (keeps an idle
     /// session warm). Off by default: refresh happens on demand.
     pub refresh_when_idle: bool,
+    /// Several processes share this session's stored tokens (a store shared by editor
+    /// windows, CLI runs or gateway replicas): before a refresh the session asks the host
+    /// for the store's refresh lease ([`Action::AcquireLease`]), so that one process
+    /// refreshes and the others adopt its tokens ([`Session::handle_store_update`]).
+    /// Off: the session refreshes on its own.
+    ///
+    /// [`Action::AcquireLease`]: crate::session::Action::AcquireLease
+    /// [`Session::handle_store_update`]: crate::session::Session::handle_store_update
+    pub shared_store: bool,
+    /// How long a refresh lease lasts in the store: a holder that dies is covered when it
+    /// runs out.
+    pub lease_ttl: Millis,
+    /// How long a process that did not get the lease waits for the store to change
+    /// before it asks again.
+    pub lease_wait: Millis,
 
     // Limits on input. Every limit a binding applies comes from here, so that a C, JS
     // and Rust host bound the same things the same way.
@@ -89,6 +104,9 @@ impl Default for Policy {
             authorization_deadline: Millis(300_000),
             max_step_ups: 2,
             refresh_when_idle: false,
+            shared_store: false,
+            lease_ttl: Millis(45_000),
+            lease_wait: Millis(5_000),
             max_response_body: 1 << 20,
             max_helper_output: 64 << 10,
             max_pending_requests: 4096,

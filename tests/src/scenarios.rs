@@ -102,6 +102,21 @@ pub const ALL: &[Scenario] = &[
         token_error_keeps_the_refresh_token,
     ),
     (
+        "shared_store_adopts_newer_tokens",
+        "a shared store: the refresh lease is taken by another process; its tokens reach the store and the 8 waiting requests go out with them; this process makes no token request",
+        shared_store_adopts_newer_tokens,
+    ),
+    (
+        "shared_store_lost_compare_and_swap",
+        "a shared store: this process refreshes under the lease, but the store refuses its Persist (another process wrote first) and hands back a newer snapshot, which the session takes on",
+        shared_store_lost_compare_and_swap,
+    ),
+    (
+        "shared_store_expired_lease",
+        "a shared store: the lease is refused twice (its holder died) and nothing reaches the store; after the holder's lease runs out this process gets it and refreshes; no request fails",
+        shared_store_expired_lease,
+    ),
+    (
         "persist_failure_is_retried",
         "the host fails to store the rotated tokens twice: calls keep going out with them, and the machine asks again until a Persist is stored",
         persist_failure_is_retried,
@@ -406,5 +421,50 @@ pub fn persist_failure_is_retried() -> Sim {
         sim.begin_at(10_001 + s * 1_000);
     }
     sim.run_until(20_000, 100_000);
+    sim
+}
+
+fn shared(mut config: Config) -> Config {
+    config.policy.shared_store = true;
+    config
+}
+
+/// See [`ALL`].
+pub fn shared_store_adopts_newer_tokens() -> Sim {
+    let mut sim = restored(Some(10), true, shared(refresh_only_config()));
+    sim.lease_answers.push_back(false);
+    for _ in 0..8 {
+        sim.begin_at(10_001);
+    }
+    // The other process's refresh lands in the store half a second later.
+    let mut theirs = Sim::minted_snapshot(&mut sim.auth, 10_500);
+    theirs.revision = 1;
+    sim.store_update_at(10_500, theirs);
+    sim.run_until(20_000, 100_000);
+    sim
+}
+
+/// See [`ALL`].
+pub fn shared_store_lost_compare_and_swap() -> Sim {
+    let mut sim = restored(Some(10), true, shared(refresh_only_config()));
+    let mut theirs = Sim::minted_snapshot(&mut sim.auth, 10_000);
+    theirs.revision = 2;
+    sim.persist_conflicts.push_back(theirs);
+    for _ in 0..4 {
+        sim.begin_at(10_001);
+    }
+    sim.begin_at(12_000);
+    sim.run_until(20_000, 100_000);
+    sim
+}
+
+/// See [`ALL`].
+pub fn shared_store_expired_lease() -> Sim {
+    let mut sim = restored(Some(10), true, shared(refresh_only_config()));
+    sim.lease_answers.extend([false, false, true]);
+    for _ in 0..4 {
+        sim.begin_at(10_001);
+    }
+    sim.run_until(30_000, 100_000);
     sim
 }

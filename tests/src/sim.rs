@@ -401,6 +401,11 @@ enum Reply {
     Never,
 }
 
+/// A snapshot the sim itself serialized.
+fn stored(json: &str) -> Snapshot {
+    Snapshot::from_json(json.as_bytes()).unwrap_or_default()
+}
+
 /// Something due at a simulated time.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Due {
@@ -426,6 +431,16 @@ enum Due {
         id: u64,
     },
     PersistFailed,
+    Lease {
+        granted: bool,
+    },
+    /// Snapshots travel as their JSON (the queue needs `Ord`).
+    StoreUpdate {
+        snapshot: String,
+    },
+    PersistConflict {
+        snapshot: String,
+    },
 }
 
 /// How a request ended, as the caller sees it.
@@ -460,6 +475,13 @@ pub struct Sim {
     pub fetch_latency: Option<u64>,
     /// How many of the next `Persist` actions the host fails to store.
     pub persist_failures: u32,
+    /// Answers to the next `AcquireLease` actions, in order (granted when empty).
+    pub lease_answers: VecDeque<bool>,
+    /// What the shared store holds instead, for the next `Persist` actions: each one
+    /// is refused as a failed compare-and-swap with this snapshot.
+    pub persist_conflicts: VecDeque<Snapshot>,
+    /// Leases granted and not yet released.
+    pub leases_held: u32,
     /// Helper runs served.
     pub helper_runs: u32,
     /// Outcomes by request id.
@@ -511,6 +533,9 @@ impl Sim {
             helper_server_ttl: None,
             fetch_latency: None,
             persist_failures: 0,
+            lease_answers: VecDeque::new(),
+            persist_conflicts: VecDeque::new(),
+            leases_held: 0,
             required_scope: None,
             challenge_metadata: Some(PRM_URL.to_string()),
             helper_runs: 0,
@@ -585,6 +610,16 @@ impl Sim {
     /// Begin a request at `at` (≥ now).
     pub fn begin_at(&mut self, at: u64) {
         self.schedule(at, Due::Begin);
+    }
+
+    /// Another process's snapshot reaches the shared store at `at` (≥ now).
+    pub fn store_update_at(&mut self, at: u64, snapshot: Snapshot) {
+        self.schedule(
+            at,
+            Due::StoreUpdate {
+                snapshot: snapshot.to_json().to_string(),
+            },
+        );
     }
 
     /// Cancel request `id` at `at` (≥ now), as a host whose caller went away.
@@ -774,11 +809,40 @@ impl Sim {
                 self.schedule(now + self.latency, Due::Helper);
             }
             Action::Persist(s) => {
+                if let Some(current) = self.persist_conflicts.pop_front() {
+                    // Handed out to store (the rule), refused by the store's
+                    // compare-and-swap.
+                    self.persisted.push((*s).clone());
+                    self.schedule(
+                        now,
+                        Due::PersistConflict {
+                            snapshot: current.to_json().to_string(),
+                        },
+                    );
+                    return;
+                }
                 self.persisted.push(*s);
                 if self.persist_failures > 0 {
                     self.persist_failures -= 1;
                     self.schedule(now, Due::PersistFailed);
                 }
+            }
+            Action::AcquireLease { .. } => {
+                let granted = self.lease_answers.pop_front().unwrap_or(true);
+                if granted {
+                    self.leases_held += 1;
+                    if self.leases_held > 1 {
+                        self.violations.push("a second lease taken".into());
+                    }
+                }
+                self.schedule(now + self.latency, Due::Lease { granted });
+            }
+            Action::ReleaseLease => {
+                if self.leases_held == 0 {
+                    self.violations
+                        .push("a lease released that was not held".into());
+                }
+                self.leases_held = self.leases_held.saturating_sub(1);
             }
             Action::Fail { id, .. } => {
                 if !self.begun.contains(&id.0) {
@@ -916,6 +980,18 @@ impl Sim {
             Due::Redirect { url } => self.apply(Event::Redirect { url, ok: false }),
             Due::Cancel { id } => self.apply(Event::CancelRequest { id }),
             Due::PersistFailed => self.apply(Event::PersistFailed),
+            Due::Lease { granted } => self.apply(Event::Lease { granted }),
+            Due::StoreUpdate { snapshot } => {
+                // Another process stored it: its tokens count as persisted.
+                let snapshot = stored(&snapshot);
+                self.persisted.push(snapshot.clone());
+                self.apply(Event::StoreUpdate { snapshot })
+            }
+            Due::PersistConflict { snapshot } => {
+                let snapshot = stored(&snapshot);
+                self.persisted.push(snapshot.clone());
+                self.apply(Event::PersistConflict { snapshot })
+            }
         }
         true
     }

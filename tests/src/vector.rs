@@ -85,6 +85,21 @@ pub enum Event {
     },
     /// `reauthorize(now)`.
     Reauthorize,
+    /// `handle_lease(granted, now)`.
+    Lease {
+        /// Whether the host got the shared store's lease.
+        granted: bool,
+    },
+    /// `handle_store_update(snapshot, now)`.
+    StoreUpdate {
+        /// What the shared store holds now.
+        snapshot: Snapshot,
+    },
+    /// `handle_persist_conflict(snapshot, now)`.
+    PersistConflict {
+        /// What the shared store holds instead.
+        snapshot: Snapshot,
+    },
     /// `set_tokens(…, now)`.
     SetTokens {
         /// Access token.
@@ -244,6 +259,11 @@ pub fn apply(session: &mut Session, event: &Event, now: Timestamp) -> Result<(),
         Event::Timeout => session.handle_timeout(now),
         Event::CancelRequest { id } => session.cancel_request(RequestId(*id)),
         Event::Reauthorize => session.reauthorize(now),
+        Event::Lease { granted } => session.handle_lease(*granted, now),
+        Event::StoreUpdate { snapshot } => session.handle_store_update(snapshot.clone(), now),
+        Event::PersistConflict { snapshot } => {
+            session.handle_persist_conflict(snapshot.clone(), now)
+        }
         Event::SetTokens {
             access_token,
             refresh_token,

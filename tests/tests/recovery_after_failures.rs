@@ -93,3 +93,37 @@ fn a_failed_persist_is_asked_again() {
     assert!(rts.windows(2).all(|w| w[0] == w[1]), "{rts:?}");
     assert_eq!(sim.session.last_error(), None);
 }
+
+#[test]
+fn a_shared_store_hands_over_another_process_s_tokens() {
+    let sim = scenarios::shared_store_adopts_newer_tokens();
+    sim.assert_rules();
+    assert_eq!((sim.ok(), sim.failed()), (8, 0));
+    assert_eq!(
+        sim.grants("refresh_token"),
+        0,
+        "this process made no token request"
+    );
+    assert_eq!(sim.leases_held, 0);
+}
+
+#[test]
+fn a_lost_compare_and_swap_takes_the_store_s_snapshot() {
+    let sim = scenarios::shared_store_lost_compare_and_swap();
+    sim.assert_rules();
+    assert_eq!((sim.ok(), sim.failed()), (5, 0));
+    assert_eq!(sim.grants("refresh_token"), 1);
+    // The session now holds the store's tokens (revision 2), not its own refresh's.
+    let snap = sim.session.snapshot();
+    assert_eq!(snap.revision, 2);
+    assert_eq!(sim.leases_held, 0, "the lease was given back");
+}
+
+#[test]
+fn an_expired_lease_is_taken_over_and_no_request_fails() {
+    let sim = scenarios::shared_store_expired_lease();
+    sim.assert_rules();
+    assert_eq!((sim.ok(), sim.failed()), (4, 0));
+    assert_eq!(sim.grants("refresh_token"), 1);
+    assert_eq!(sim.leases_held, 0);
+}

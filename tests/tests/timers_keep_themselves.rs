@@ -41,7 +41,7 @@ fn kind() -> impl Strategy<Value = Kind> {
     ]
 }
 
-fn session(kind: &Kind, idle_refresh: bool) -> Session {
+fn session(kind: &Kind, idle_refresh: bool, shared: bool) -> Session {
     let mut config = match kind {
         Kind::RestoredRefreshOnly { .. } => refresh_only_config(),
         Kind::RestoredAuthorizing { .. } | Kind::New => authorizing_config(),
@@ -63,6 +63,7 @@ fn session(kind: &Kind, idle_refresh: bool) -> Session {
         ),
     };
     config.policy.refresh_when_idle = idle_refresh;
+    config.policy.shared_store = shared;
     match kind {
         Kind::RestoredRefreshOnly { ttl } | Kind::RestoredAuthorizing { ttl } => {
             let mut auth = AuthServer::new(Some(*ttl), true);
@@ -86,6 +87,8 @@ enum Op {
     Reauthorize,
     SetTokens { expires_in: Option<u64> },
     PersistFailed,
+    Lease { granted: bool },
+    StoreUpdate,
     Timeout,
 }
 
@@ -102,6 +105,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Reauthorize),
         1 => proptest::option::of(0u64..120).prop_map(|expires_in| Op::SetTokens { expires_in }),
         1 => Just(Op::PersistFailed),
+        1 => any::<bool>().prop_map(|granted| Op::Lease { granted }),
+        1 => Just(Op::StoreUpdate),
         3 => Just(Op::Timeout),
     ]
 }
@@ -130,7 +135,10 @@ impl Host {
                 Action::Fetch { id, .. } => self.fetch = Some(id),
                 Action::Authorize { url } => self.authorize = Some(url),
                 Action::Fail { id, .. } => self.sent.retain(|(i, _)| *i != id),
-                Action::Persist(_) | Action::RunHelper => {}
+                Action::Persist(_)
+                | Action::RunHelper
+                | Action::AcquireLease { .. }
+                | Action::ReleaseLease => {}
             }
         }
         Ok(())
@@ -203,6 +211,20 @@ fn apply(s: &mut Session, host: &mut Host, op: &Op, now: Timestamp) {
             s.set_tokens(Secret::new("at-set"), None, *expires_in, None, now)
         }
         Op::PersistFailed => s.handle_persist_failed(now),
+        Op::Lease { granted } => s.handle_lease(*granted, now),
+        Op::StoreUpdate => {
+            // Another process stored newer tokens.
+            let mut snap = s.snapshot();
+            snap.revision += 3;
+            if let Some(t) = snap.tokens.as_mut() {
+                t.access_token = Secret::new("at-other");
+                t.refresh_token = Some(Secret::new("rt-other"));
+                t.received_at = now.0;
+                t.expires_at = Some(now.0 + 30_000);
+                t.refresh_at = None;
+            }
+            s.handle_store_update(snap, now);
+        }
         Op::Timeout => {
             if let Some(t) = s.poll_timeout() {
                 if t <= now {
@@ -224,9 +246,10 @@ proptest! {
     fn a_timeout_only_host_never_spins_and_goes_quiet(
         kind in kind(),
         idle_refresh in any::<bool>(),
+        shared in any::<bool>(),
         ops in proptest::collection::vec((op(), 0u64..20_000), 0..40),
     ) {
-        let mut s = session(&kind, idle_refresh);
+        let mut s = session(&kind, idle_refresh, shared);
         let mut host = Host::default();
         host.drain(&mut s)?;
         let mut now = 0u64;

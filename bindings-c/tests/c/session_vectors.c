@@ -154,6 +154,13 @@ static bool action_matches(bf_session *s, const bf_action *a, const cJSON *want,
         REQUIRE(strcmp(key, "authorize") == 0, "%s: got authorize, want %s", where, key);
         REQUIRE(str_eq(a->authorize.url, text(body, "url")), "%s: authorize url", where);
         return true;
+    case BF_ACTION_KIND_ACQUIRE_LEASE:
+        REQUIRE(strcmp(key, "acquire_lease") == 0, "%s: got acquire_lease, want %s", where, key);
+        REQUIRE(a->lease.ttl_ms == num(body, "ttl_ms"), "%s: lease ttl", where);
+        return true;
+    case BF_ACTION_KIND_RELEASE_LEASE:
+        REQUIRE(strcmp(key, "release_lease") == 0, "%s: got release_lease, want %s", where, key);
+        return true;
     default:
         REQUIRE(false, "%s: unexpected action kind %u", where, (unsigned)a->kind);
     }
@@ -168,6 +175,8 @@ static const char *key_of_kind(bf_action_kind k) {
     case BF_ACTION_KIND_PERSIST: return "persist";
     case BF_ACTION_KIND_FAIL: return "fail";
     case BF_ACTION_KIND_AUTHORIZE: return "authorize";
+    case BF_ACTION_KIND_ACQUIRE_LEASE: return "acquire_lease";
+    case BF_ACTION_KIND_RELEASE_LEASE: return "release_lease";
     default: return "?";
     }
 }
@@ -325,6 +334,16 @@ static bool apply_event(bf_session *s, const cJSON *step, uint64_t at, const cha
         REQUIRE_OK(bf_session_handle_authorize_error(s, at), where);
     } else if (strcmp(what, "persist_failed") == 0) {
         REQUIRE_OK(bf_session_handle_persist_failed(s, at), where);
+    } else if (strcmp(what, "lease") == 0) {
+        REQUIRE_OK(bf_session_handle_lease(s, cJSON_IsTrue(field(step, "granted")), at), where);
+    } else if (strcmp(what, "store_update") == 0 || strcmp(what, "persist_conflict") == 0) {
+        char *snap = cJSON_PrintUnformatted(field(step, "snapshot"));
+        REQUIRE(snap != NULL, "%s: no snapshot", where);
+        bf_status st = strcmp(what, "store_update") == 0
+                           ? bf_session_handle_store_update(s, snap, strlen(snap), at)
+                           : bf_session_handle_persist_conflict(s, snap, strlen(snap), at);
+        free(snap);
+        REQUIRE_OK(st, where);
     } else if (strcmp(what, "timeout") == 0) {
         REQUIRE_OK(bf_session_handle_timeout(s, at), where);
     } else if (strcmp(what, "cancel_request") == 0) {

@@ -98,6 +98,18 @@ impl PartialEq<&str> for HeaderName {
     }
 }
 
+impl PartialEq<HeaderName> for str {
+    fn eq(&self, other: &HeaderName) -> bool {
+        self == other.as_str()
+    }
+}
+
+impl PartialEq<HeaderName> for &str {
+    fn eq(&self, other: &HeaderName) -> bool {
+        *self == other.as_str()
+    }
+}
+
 impl fmt::Debug for HeaderName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self.as_str(), f)

@@ -81,6 +81,22 @@ pub enum Action {
         /// The authorization request URL (RFC 6749 §4.1.1).
         url: alloc::string::String,
     },
+    /// ([`Policy::shared_store`] only.) A refresh is due: take the shared store's
+    /// refresh lease for `ttl` (a lock with an expiry: `SET NX PX` in Redis, an advisory
+    /// file lock with a timestamp) and answer with [`Session::handle_lease`]. A host that
+    /// gets it refreshes; one that does not waits for the holder's tokens and hands them
+    /// in with [`Session::handle_store_update`].
+    ///
+    /// [`Policy::shared_store`]: crate::policy::Policy::shared_store
+    /// [`Session::handle_lease`]: super::Session::handle_lease
+    /// [`Session::handle_store_update`]: super::Session::handle_store_update
+    AcquireLease {
+        /// How long the lease lasts if it is not released.
+        ttl: crate::time::Millis,
+    },
+    /// Give the shared store's refresh lease back (the refresh is over and its tokens,
+    /// if any, were handed out to persist first).
+    ReleaseLease,
 }
 
 impl Action {
@@ -92,6 +108,7 @@ impl Action {
     /// - `{"fetch": {"id", "purpose", "method", "url", "headers", "body"}}` (`body` as
     ///   UTF-8 text: the machine only builds form and JSON bodies);
     /// - `{"run_helper": {}}`, `{"persist": <snapshot>}`, `{"authorize": {"url"}}`;
+    /// - `{"acquire_lease": {"ttl_ms"}}`, `{"release_lease": {}}`;
     /// - `{"fail": {"id", "error": <RequestError code>, "cause": null | {"code",
     ///   "message"}}}`.
     ///
@@ -156,6 +173,10 @@ impl serde::Serialize for ActionView<'_> {
         struct Authorize<'a> {
             url: &'a str,
         }
+        #[derive(serde::Serialize)]
+        struct Lease {
+            ttl_ms: u64,
+        }
         let mut map = s.serialize_map(Some(1))?;
         match self.action {
             Action::Send { id, generation } => map.serialize_entry(
@@ -192,6 +213,10 @@ impl serde::Serialize for ActionView<'_> {
                 },
             )?,
             Action::Authorize { url } => map.serialize_entry("authorize", &Authorize { url })?,
+            Action::AcquireLease { ttl } => {
+                map.serialize_entry("acquire_lease", &Lease { ttl_ms: ttl.0 })?
+            }
+            Action::ReleaseLease => map.serialize_entry("release_lease", &Empty {})?,
         }
         map.end()
     }

@@ -215,6 +215,8 @@ impl Policy {
             ("policy.backoff_max", self.backoff_max),
             ("policy.resource_deadline", self.resource_deadline),
             ("policy.stream_idle_timeout", self.stream_idle_timeout),
+            ("policy.lease_ttl", self.lease_ttl),
+            ("policy.lease_wait", self.lease_wait),
         ];
         for (name, v) in spans {
             if v == Millis(0) {

@@ -143,7 +143,7 @@ impl Session {
     }
 
     /// After any credential change: requeue, persist (tokens), release.
-    fn credential_changed(&mut self, now: Timestamp, persist: bool) {
+    pub(super) fn credential_changed(&mut self, now: Timestamp, persist: bool) {
         self.stats.credentials_installed += 1;
         self.attempts.refresh = 0;
         self.attempts.flow = 0;

@@ -182,6 +182,10 @@ pub enum TimeoutReason {
     AuthorizationDeadline,
     /// A snapshot the host could not store is asked for again.
     PersistRetry,
+    /// The host did not answer an [`Action::AcquireLease`] in time: taken as "no".
+    LeaseDeadline,
+    /// The wait for another process's tokens ends: ask for the lease again.
+    LeaseWait,
 }
 
 /// What started [`Session::kick`]: input may start proactive work at any time; the
@@ -288,8 +292,15 @@ impl Session {
         now: Timestamp,
     ) -> Session {
         let mut s = Session::new(config, seed, now);
+        s.adopt(snapshot);
+        s
+    }
+
+    /// Take on what a snapshot holds: its revision, client, server and tokens (each
+    /// only if it belongs to the snapshot's own issuer).
+    fn adopt(&mut self, snapshot: Snapshot) {
         let snapshot = snapshot.migrate();
-        s.revision = snapshot.revision;
+        self.revision = snapshot.revision;
         let issuer = snapshot.server.as_ref().map(|sv| sv.issuer.clone());
         // What belongs to another issuer than the stored server's is not used with it
         // (MCP 2026-07-28 "Authorization Server Binding").
@@ -298,10 +309,10 @@ impl Session {
             .client
             .filter(|_| !foreign(&snapshot.client_issuer))
         {
-            s.set_client(c);
+            self.set_client(c);
         }
         if let Some(sv) = snapshot.server {
-            let same_as_configured = s.server().is_some_and(|c| {
+            let same_as_configured = self.server().is_some_and(|c| {
                 c.issuer == sv.issuer
                     && c.token_endpoint == sv.token_endpoint
                     && sv.authorization_endpoint.is_none()
@@ -310,7 +321,7 @@ impl Session {
                     && sv.requested_scope.is_none()
             });
             if !same_as_configured {
-                s.server = ServerSlot::Known(Box::new(Server {
+                self.server = ServerSlot::Known(Box::new(Server {
                     issuer: sv.issuer,
                     token_endpoint: sv.token_endpoint,
                     authorization_endpoint: sv.authorization_endpoint,
@@ -321,29 +332,33 @@ impl Session {
                 }));
             }
         }
-        if let Some(t) = snapshot.tokens.filter(|t| !foreign(&t.issuer)) {
-            // Generations are this session's own count; a stored value is not trusted
-            // (one near u64::MAX would make every later credential share it).
-            s.generation = s.generation.next();
-            let set = TokenSet::with_expiry(
-                t.access_token,
-                t.refresh_token,
-                t.expires_at.map(Timestamp),
-                t.scope,
-                Timestamp(t.received_at),
-                s.generation,
-            );
-            let jitter = s.entropy.unit();
-            let mut schedule = set
-                .expires_at()
-                .map(|e| s.config.policy.schedule(set.received_at(), e, jitter));
-            if let (Some(at), Some(sched)) = (t.refresh_at, schedule.as_mut()) {
-                sched.refresh_at = Timestamp(at).min(sched.expired_at);
+        match snapshot.tokens.filter(|t| !foreign(&t.issuer)) {
+            Some(t) => {
+                // Generations are this session's own count; a stored value is not
+                // trusted (one near u64::MAX would make every later credential share
+                // it).
+                self.generation = self.generation.next();
+                let set = TokenSet::with_expiry(
+                    t.access_token,
+                    t.refresh_token,
+                    t.expires_at.map(Timestamp),
+                    t.scope,
+                    Timestamp(t.received_at),
+                    self.generation,
+                );
+                let jitter = self.entropy.unit();
+                let mut schedule = set
+                    .expires_at()
+                    .map(|e| self.config.policy.schedule(set.received_at(), e, jitter));
+                if let (Some(at), Some(sched)) = (t.refresh_at, schedule.as_mut()) {
+                    sched.refresh_at = Timestamp(at).min(sched.expired_at);
+                }
+                self.cred = Cred::Tokens(TokenCred::new(set, schedule));
+                self.proactive = true;
             }
-            s.cred = Cred::Tokens(TokenCred::new(set, schedule));
-            s.proactive = true;
+            None if matches!(self.cred, Cred::Tokens(_)) => self.cred = Cred::None,
+            None => {}
         }
-        s
     }
 
     // ----------------------------------------------------------------------------------
@@ -354,7 +369,9 @@ impl Session {
     pub fn phase(&self, now: Timestamp) -> Phase {
         match &self.work {
             Work::Fetch(f) if f.purpose == Purpose::Refresh => return Phase::Refreshing,
-            Work::Helper { .. } => return Phase::Refreshing,
+            Work::Helper { .. } | Work::AwaitLease { .. } | Work::LeaseWait { .. } => {
+                return Phase::Refreshing
+            }
             Work::Fetch(_) | Work::Redirect(_) => return Phase::Authorizing,
             Work::Idle | Work::Backoff { .. } => {}
         }
@@ -637,7 +654,17 @@ impl Session {
             ..
         } = *fetch;
         match step {
-            Step::Refresh => self.on_refresh_response(status, retry_after, body, sent_at, now),
+            Step::Refresh { generation, leased } => {
+                if self.cred.generation() == Some(generation) || (200..300).contains(&status) {
+                    self.on_refresh_response(status, retry_after, body, sent_at, now);
+                }
+                // Else: the tokens it refreshed were replaced meanwhile (another
+                // process's, from the shared store); a refusal of the old refresh token
+                // says nothing about the new one.
+                if leased {
+                    self.actions.push_back(Action::ReleaseLease);
+                }
+            }
             Step::Grant => self.on_grant_response(status, retry_after, body, sent_at, now),
             Step::Discovery(d) => self.on_discovery_response(d, purpose, status, body, now),
             Step::Registration(plan) => self.on_registration_response(plan, status, body, now),
@@ -718,6 +745,71 @@ impl Session {
             .backoff(self.attempts.persist, None, self.entropy.unit());
         self.persist_retry_at = now + delay.max(Millis(1));
         self.record(SessionError::PersistFailed);
+    }
+
+    /// ([`Policy::shared_store`] only.) The host's answer to [`Action::AcquireLease`]:
+    /// with the lease the refresh goes ahead; without it the session waits
+    /// [`Policy::lease_wait`] for the holder's tokens ([`Session::handle_store_update`])
+    /// and asks again. A late or unasked answer is ignored.
+    pub fn handle_lease(&mut self, granted: bool, now: Timestamp) {
+        if !matches!(self.work, Work::AwaitLease { .. }) {
+            return;
+        }
+        self.work = Work::Idle;
+        if granted {
+            if self.can_refresh() {
+                self.refresh_now(now, true);
+            } else {
+                self.actions.push_back(Action::ReleaseLease);
+            }
+        } else {
+            self.lease_wait(now);
+        }
+    }
+
+    /// No lease: wait for the holder's tokens. Each wait counts as an attempt, so that
+    /// with nobody asking the session stops asking after the policy's attempts (a
+    /// request waiting still does, until its own deadline).
+    pub(super) fn lease_wait(&mut self, now: Timestamp) {
+        self.attempts.refresh = self.attempts.refresh.saturating_add(1);
+        if self.attempts.refresh >= self.policy().max_token_attempts {
+            self.attempts.refresh = 0;
+            self.proactive = false;
+        }
+        let until = now + self.policy().lease_wait.max(Millis(1));
+        self.work = Work::LeaseWait { until };
+    }
+
+    /// The shared store holds a newer snapshot than this session's (another process
+    /// refreshed, authorized or lost its tokens): take it on, tokens, client and server,
+    /// instead of refreshing. Requests waiting for a credential go out with it; a lease
+    /// wait ends. A snapshot whose [`Snapshot::revision`] is not newer is ignored.
+    pub fn handle_store_update(&mut self, snapshot: Snapshot, now: Timestamp) {
+        if snapshot.revision <= self.revision {
+            return;
+        }
+        self.take_stored(snapshot, now);
+    }
+
+    /// The host could not store the last [`Action::Persist`] because the store holds a
+    /// newer revision (`current`, a failed compare-and-swap: another process wrote
+    /// first). The session takes `current` on, as [`Session::handle_store_update`] does.
+    pub fn handle_persist_conflict(&mut self, current: Snapshot, now: Timestamp) {
+        self.take_stored(current, now);
+    }
+
+    fn take_stored(&mut self, snapshot: Snapshot, now: Timestamp) {
+        let had = self.cred.generation();
+        self.adopt(snapshot);
+        if matches!(self.work, Work::AwaitLease { .. } | Work::LeaseWait { .. }) {
+            self.work = Work::Idle;
+        }
+        if self.cred.generation() != had {
+            self.credential_changed(now, false);
+        }
+        if self.requests.any_waiting() {
+            self.kick(now, Cause::Input);
+        }
     }
 
     /// Time passed: act on every deadline at or before `now`. Spurious calls (before

@@ -72,7 +72,23 @@ impl Session {
         self.actions.push_back(Action::RunHelper);
     }
 
+    /// Refresh now, or, with a shared store, first ask for its refresh lease.
     pub(super) fn start_refresh(&mut self, now: Timestamp) {
+        if !self.can_refresh() {
+            return;
+        }
+        if self.policy().shared_store {
+            let deadline = now + self.policy().fetch_deadline.max(Millis(1));
+            self.work = Work::AwaitLease { deadline };
+            let ttl = self.policy().lease_ttl;
+            self.actions.push_back(Action::AcquireLease { ttl });
+            return;
+        }
+        self.refresh_now(now, false);
+    }
+
+    /// The refresh-token grant itself (RFC 6749 §6).
+    pub(super) fn refresh_now(&mut self, now: Timestamp, leased: bool) {
         let (Some(set), Some(server), Some(client)) =
             (self.cred.set(), self.server(), self.client())
         else {
@@ -84,8 +100,14 @@ impl Session {
         let resource = self.resource_parameter();
         let req =
             oauth::refresh_request(server.token_endpoint, client, rt, resource.as_deref(), None);
+        let generation = set.generation();
         self.stats.refresh_requests += 1;
-        self.fetch(Purpose::Refresh, req, Step::Refresh, now);
+        self.fetch(
+            Purpose::Refresh,
+            req,
+            Step::Refresh { generation, leased },
+            now,
+        );
     }
 
     /// Ask the host for one exchange; it is the session's one piece of work.
@@ -361,7 +383,14 @@ impl Session {
         now: Timestamp,
     ) {
         match fetch.step {
-            Step::Refresh => self.transient(now, retry_after, error),
+            Step::Refresh { generation, leased } => {
+                if self.cred.generation() == Some(generation) {
+                    self.transient(now, retry_after, error);
+                }
+                if leased {
+                    self.actions.push_back(Action::ReleaseLease);
+                }
+            }
             Step::Discovery(d) => {
                 if !self.recheck_failed(d, now) {
                     self.fail_flow(error, now)

@@ -110,6 +110,10 @@ pub(crate) enum Work {
     Helper { deadline: Timestamp },
     /// The user is in the browser.
     Redirect(Box<Awaiting>),
+    /// A refresh is due and the host was asked for the shared store's refresh lease.
+    AwaitLease { deadline: Timestamp },
+    /// Another process holds the lease: waiting for its tokens to reach the store.
+    LeaseWait { until: Timestamp },
 }
 
 impl Work {
@@ -126,6 +130,8 @@ impl Work {
             Work::Fetch(f) => Some((f.deadline, R::FetchDeadline)),
             Work::Helper { deadline } => Some((*deadline, R::HelperDeadline)),
             Work::Redirect(a) => Some((a.deadline, R::AuthorizationDeadline)),
+            Work::AwaitLease { deadline } => Some((*deadline, R::LeaseDeadline)),
+            Work::LeaseWait { until } => Some((*until, R::LeaseWait)),
         }
     }
 }
@@ -144,8 +150,12 @@ pub(crate) struct Fetch {
 
 /// Which step an exchange belongs to, with that step's context.
 pub(crate) enum Step {
-    /// A refresh-token grant.
-    Refresh,
+    /// A refresh-token grant of the credential of `generation`, under the shared
+    /// store's lease when `leased`.
+    Refresh {
+        generation: Generation,
+        leased: bool,
+    },
     /// Resource or authorization server metadata.
     Discovery(Discovery),
     /// Dynamic client registration.

@@ -105,10 +105,11 @@ impl Session {
             TimeoutReason::AuthorizationDeadline => {
                 self.fail_flow(SessionError::AuthorizationTimedOut, now);
             }
-            TimeoutReason::Backoff => {
+            TimeoutReason::Backoff | TimeoutReason::LeaseWait => {
                 self.work = Work::Idle;
                 self.kick(now, Cause::Timer);
             }
+            TimeoutReason::LeaseDeadline => self.lease_wait(now),
             TimeoutReason::WaitDeadline => {
                 let limit = self.wait_limit();
                 let cause = self.last_error.clone();
