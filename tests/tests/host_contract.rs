@@ -614,3 +614,118 @@ fn a_failed_persist_is_asked_again_and_the_tokens_stay_in_use() {
     // Stored this time: nothing more is due.
     assert_eq!(s.poll_timeout(), None);
 }
+
+#[test]
+fn covers_is_the_resource_origin_only() {
+    let s = Session::new(refresh_only_config(), SEED, t(0));
+    assert!(s.covers("https://mcp.example.com/mcp"));
+    assert!(s.covers("https://mcp.example.com/other/path?x=1"));
+    assert!(!s.covers("http://mcp.example.com/mcp"), "another scheme");
+    assert!(
+        !s.covers("https://mcp.example.com:8443/mcp"),
+        "another port"
+    );
+    assert!(!s.covers("https://evil.example.com/mcp"), "another host");
+    assert!(!s.covers("not a url"));
+}
+
+#[test]
+fn an_authorization_resumes_in_a_new_session_after_a_full_page_redirect() {
+    // Page 1 starts the authorization and navigates away.
+    let mut one = Session::restore(authorizing_config(), expired_snapshot(true), SEED, t(0));
+    let call = one.begin_request(t(20_000));
+    let (fid, _, _) = the_fetch(&drain(&mut one));
+    one.handle_http_response(fid, 400, &[], br#"{"error":"invalid_grant"}"#, t(20_010));
+    let mut acts = drain(&mut one);
+    let url = loop {
+        if let Some(Action::Authorize { url }) =
+            acts.iter().find(|a| matches!(a, Action::Authorize { .. }))
+        {
+            break url.clone();
+        }
+        let (fid, u, _) = the_fetch(&acts);
+        let doc = if u.contains("oauth-protected-resource") {
+            serde_json::json!({"resource": RESOURCE, "authorization_servers": [ISSUER]})
+        } else {
+            serde_json::json!({
+                "issuer": ISSUER,
+                "authorization_endpoint": format!("{ISSUER}/authorize"),
+                "token_endpoint": TOKEN_ENDPOINT,
+                "code_challenge_methods_supported": ["S256"],
+            })
+        };
+        one.handle_http_response(fid, 200, &[], doc.to_string().as_bytes(), t(20_020));
+        acts = drain(&mut one);
+    };
+    let _ = call;
+    let pending = one.pending_authorization().expect("an authorization waits");
+    assert!(!format!("{pending:?}").contains(pending.code_verifier.expose()));
+    let kept = serde_json::to_string(&pending).unwrap();
+    let snapshot = one.snapshot();
+    drop(one);
+    // Page 2 (after the redirect) builds its session and resumes.
+    let mut two = Session::restore(authorizing_config(), snapshot, SEED, t(30_000));
+    let pending: bearerflow::session::PendingAuthorization = serde_json::from_str(&kept).unwrap();
+    let verifier = pending.code_verifier.expose().to_string();
+    two.resume_authorization(pending, t(30_000));
+    let state = url
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("state="))
+        .unwrap()
+        .to_string();
+    let back = format!(
+        "http://127.0.0.1:8976/callback?code=c1&state={state}&iss={}",
+        bearerflow::oauth::form::encode(ISSUER)
+    );
+    two.handle_redirect(&back, t(30_001))
+        .expect("the resumed session takes it");
+    let (_, url, form) = the_fetch(&drain(&mut two));
+    assert_eq!(url, TOKEN_ENDPOINT);
+    assert!(
+        form.contains(&format!("code_verifier={verifier}")),
+        "{form}"
+    );
+    // A pending authorization past its deadline is not resumed.
+    let mut three = Session::new(authorizing_config(), SEED, t(0));
+    let late: bearerflow::session::PendingAuthorization = serde_json::from_str(&kept).unwrap();
+    three.resume_authorization(late, t(10_000_000));
+    assert!(three.pending_authorization().is_none());
+}
+
+#[test]
+fn a_token_only_host_reports_401s_by_generation_and_finishes_requests() {
+    let mut s = Session::restore(refresh_only_config(), expired_snapshot(true), SEED, t(0));
+    s.set_tokens(
+        Secret::new("at-1"),
+        Some(Secret::new("rt-1")),
+        Some(3600),
+        None,
+        t(0),
+    );
+    let _ = drain(&mut s);
+    // token(): a request whose answer the host never sees.
+    let id = s.begin_request(t(10));
+    let Some(Action::Send { generation, .. }) = drain(&mut s).pop() else {
+        panic!("a send")
+    };
+    s.finish_request(id);
+    assert_eq!(s.pending_requests(), 0);
+    assert!(drain(&mut s).is_empty(), "no Fail for a finished request");
+    // onUnauthorized for an older generation: stale, nothing happens.
+    s.handle_unauthorized(Generation(generation.0 - 1), &[], t(20));
+    assert!(drain(&mut s).is_empty());
+    // For the current one: the refresh starts, and the next token waits for it.
+    s.handle_unauthorized(generation, &[r#"Bearer error="invalid_token""#], t(30));
+    let (fid, _, form) = the_fetch(&drain(&mut s));
+    assert!(form.contains("refresh_token=rt-1"));
+    let next = s.begin_request(t(31));
+    assert!(
+        drain(&mut s).is_empty(),
+        "the next token waits for the refresh"
+    );
+    s.handle_http_response(fid, 200, &[], TOKENS, t(40));
+    let acts = drain(&mut s);
+    assert!(acts.iter().any(
+        |a| matches!(a, Action::Send { id, generation: g } if *id == next && *g > generation)
+    ));
+}

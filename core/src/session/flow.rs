@@ -84,6 +84,65 @@ pub(crate) struct Awaiting {
     iss_required: bool,
 }
 
+/// An authorization waiting for the browser to come back, as plain data: what a page
+/// that navigates away to the authorization server (a full-page redirect) keeps in
+/// `sessionStorage` so that the session it builds when it comes back can take the
+/// redirect ([`Session::pending_authorization`], [`Session::resume_authorization`]).
+/// It holds the PKCE verifier: keep it only as long as the redirect takes, in storage
+/// no other origin reads. `Debug` redacts the verifier.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PendingAuthorization {
+    /// The `state` sent (RFC 6749 §10.12).
+    pub state: String,
+    /// The PKCE `code_verifier` (RFC 7636 §4.1).
+    pub code_verifier: Secret,
+    /// The `redirect_uri` sent.
+    pub redirect_uri: String,
+    /// When the user's time to authorize ends (unix ms).
+    pub deadline: u64,
+    /// The issuer the redirect's `iss` must name (RFC 9207).
+    pub issuer: String,
+    /// Whether `iss` is required (the server advertised it).
+    pub iss_required: bool,
+}
+
+impl Session {
+    /// The authorization waiting for its redirect, if one is, as plain data to keep
+    /// across a page load (see [`PendingAuthorization`]).
+    pub fn pending_authorization(&self) -> Option<PendingAuthorization> {
+        match &self.work {
+            Work::Redirect(a) => Some(PendingAuthorization {
+                state: a.state.clone(),
+                code_verifier: a.verifier.clone(),
+                redirect_uri: a.redirect_uri.clone(),
+                deadline: a.deadline.0,
+                issuer: a.issuer.clone(),
+                iss_required: a.iss_required,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Wait for the redirect of an authorization another instance of this session
+    /// started (the page that navigated away): [`Session::handle_redirect`] then takes
+    /// it as its own. Ignored when other credential work is under way or the deadline
+    /// has passed.
+    pub fn resume_authorization(&mut self, pending: PendingAuthorization, now: Timestamp) {
+        if !matches!(self.work, Work::Idle | Work::Backoff { .. }) || now.0 >= pending.deadline {
+            return;
+        }
+        self.work = Work::Redirect(Box::new(Awaiting {
+            state: pending.state,
+            verifier: pending.code_verifier,
+            redirect_uri: pending.redirect_uri,
+            deadline: Timestamp(pending.deadline),
+            issuer: pending.issuer,
+            iss_required: pending.iss_required,
+        }));
+    }
+}
+
 /// A redirect handed to [`Session::handle_redirect`] was not accepted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]

@@ -104,7 +104,7 @@ pub use action::{
 };
 pub use config::{Config, ConfigError, Credential, Grant, HelperConfig, HelperOutput, OAuthConfig};
 pub use error::SessionError;
-pub use flow::RedirectError;
+pub use flow::{PendingAuthorization, RedirectError};
 pub use helper::{parse_helper_output, HelperOutputError};
 pub use json::JsonError;
 pub use snapshot::{Snapshot, SnapshotError, StoredServer, StoredTokens, SNAPSHOT_VERSION};
@@ -513,6 +513,67 @@ impl Session {
         }
         self.kick(now, Cause::Input);
         id
+    }
+
+    /// Whether a request to `url` is one this session's credential is for: the
+    /// resource's origin (scheme, host and port). A host wrapping `fetch` or an HTTP
+    /// client sends the token nowhere else (RFC 6750 §5.3: tokens go only to the
+    /// resource they are for).
+    pub fn covers(&self, url: &str) -> bool {
+        crate::oauth::same_origin(url, &self.config.resource_url)
+    }
+
+    /// The host finished request `id` without a response to report (a host that hands
+    /// a token to another HTTP stack and never sees its answer). The request ends with
+    /// no further action; an unknown or finished one is left alone.
+    pub fn finish_request(&mut self, id: RequestId) {
+        if self.requests.remove(id).is_some() {
+            self.actions.retain(
+                |a| !matches!(a, Action::Send { id: i, .. } | Action::Fail { id: i, .. } if *i == id),
+            );
+        }
+    }
+
+    /// A `401` for a request sent with `generation`, for hosts that do not begin
+    /// requests through the session (a token handed to another HTTP stack): the same
+    /// rules as [`Session::handle_resource_response`] without a request id. A `401` for
+    /// an older generation than the current one is stale and changes nothing; for the
+    /// current one the credential is refused and renewed (refresh, helper re-run,
+    /// authorization), and the next [`Session::begin_request`] waits for it.
+    pub fn handle_unauthorized(
+        &mut self,
+        generation: Generation,
+        www_authenticate: &[&str],
+        now: Timestamp,
+    ) {
+        self.stats.unauthorized_seen += 1;
+        if self.cred.generation() != Some(generation) && generation != Generation::NONE {
+            return;
+        }
+        let challenge = find_bearer(www_authenticate);
+        if generation != Generation::NONE {
+            self.cred.reject(generation);
+        }
+        if self.is_helper() {
+            return self.kick(now, Cause::Input);
+        }
+        if !self.work.is_idle() {
+            return;
+        }
+        let recheck = generation != Generation::NONE
+            && matches!(self.server, ServerSlot::Known(_))
+            && challenge
+                .as_ref()
+                .is_some_and(|c| c.resource_metadata.is_some());
+        if recheck {
+            self.start_authorization(now, challenge, None, flow::Goal::Recheck);
+        } else if generation != Generation::NONE && self.can_refresh() {
+            self.start_refresh(now);
+        } else if generation != Generation::NONE && self.can_refresh_after_discovery() {
+            self.start_authorization(now, challenge, None, flow::Goal::Refresh);
+        } else if self.can_authorize() {
+            self.start_authorization(now, challenge, None, flow::Goal::Authorize);
+        }
     }
 
     /// The host gives up on a request (its caller went away). A pending request ends
