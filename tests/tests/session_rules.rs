@@ -427,6 +427,31 @@ proptest! {
     }
 }
 
+/// A token endpoint that answers with a page instead of JSON (a proxy's 404, a `302`
+/// to a login page, a `408`, a `502` page): none of these is an RFC 6749 §5.2 error, so
+/// none may cost the refresh token, and each is transient (backed off).
+///
+/// Core drops the credentials on the 4xx and 3xx pages today (issue 9, "Refresh token
+/// thrown away"); this property is ready for the fix and runs with `--ignored` until
+/// then, counted as skipped in the meantime.
+#[test]
+#[ignore = "core drops the refresh token on a non-OAuth token-endpoint answer (issue 9); enable with the fix"]
+fn odd_token_answers_keep_the_refresh_token() {
+    let page =
+        prop_oneof![Just(404u16), Just(302), Just(408), Just(502), Just(403)].prop_map(Fault::Page);
+    let faults = vec(prop_oneof![2 => page, 1 => transient_fault()], 1..6).boxed();
+    let mut runner = TestRunner::new(config());
+    let result = runner.run(&oauth_history_with(faults), |h| {
+        let (sim, _) = run_oauth(&h);
+        let v = broken(&sim, &[Rule::CredentialsKept, Rule::Backoff]);
+        prop_assert!(v.is_empty(), "{:#?}", v);
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
 /// The generators do produce what the properties are about: concurrent `401`s on one
 /// dead token, second `401`s, stale `401`s, transient failures, begins inside the
 /// refresh window, helper sessions and helper re-runs. Counted over 1 000 histories
