@@ -7,9 +7,12 @@
 //! - `cargo xtask fuzz [SECONDS]`: every fuzz target for SECONDS each (default 60).
 //! - `cargo xtask conformance`: the official MCP conformance runner's client `auth/*`
 //!   scenarios against `bearerflow conformance-client` (see `conformance/NOTES.md`).
+//! - `cargo xtask mutants`: cargo-mutants over the session machine; every survivor is
+//!   caught by a test or explained in `mutants/equivalent.txt` (not part of `ci`).
 
 mod bench;
 mod conformance;
+mod mutants;
 mod tools;
 
 use std::io::{BufRead, BufReader};
@@ -32,17 +35,19 @@ fn main() -> ExitCode {
         Some("ci") => ci(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("conformance") => conformance::run(&args[1..]).map(|_| ()),
+        Some("mutants") => mutants::run_mutants(&args[1..]),
         Some("fuzz") => {
             let secs = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60);
             fuzz(secs)
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci [--no-fuzz] [--no-conformance] | bench | fuzz [SECONDS] | conformance [--scenario NAME]...>\n\
+                "usage: cargo xtask <ci [--no-fuzz] [--no-conformance] | bench | fuzz [SECONDS] | conformance [--scenario NAME]... | mutants [--list] [--jobs N] [--skip-test NAME]...>\n\
                  ci           the full test run CI does (installs missing tools)\n\
                  bench        criterion benches and the comparison report\n\
                  fuzz         every fuzz target for SECONDS each\n\
-                 conformance  the official MCP conformance suite (client auth scenarios)"
+                 conformance  the official MCP conformance suite (client auth scenarios)\n\
+                 mutants      cargo-mutants over the session machine (slow; not in ci)"
             );
             return ExitCode::from(2);
         }
@@ -240,6 +245,7 @@ fn ci(args: &[String]) -> Result<(), String> {
         "--locked",
         "--doc",
     ]))?);
+    tally = interop_tests(tally)?;
 
     if with_conformance {
         let c = conformance::run(&[])?;
@@ -261,6 +267,53 @@ fn ci(args: &[String]) -> Result<(), String> {
         return Err("tests failed".into());
     }
     Ok(())
+}
+
+/// The tests that drive a Node.js peer are `#[ignore]`d, so the run above counted them
+/// as skipped. Run them now when `npm` is here (with a `node` it installs if needed);
+/// each one that runs moves from skipped to passed or failed. Without `npm` they stay
+/// skipped, and this says why.
+fn interop_tests(mut tally: Tally) -> Result<Tally, String> {
+    const TESTS: &[(&str, &str)] = &[("bearerflow-async", "node_sdk_interop")];
+    let Some(node) = tools::interop_node()? else {
+        eprintln!(
+            "\n==> skipped (npm is not installed, so neither Node nor the peer's packages \
+             can be): {}",
+            TESTS
+                .iter()
+                .map(|(p, t)| format!("{p} --test {t}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return Ok(tally);
+    };
+    for (package, test) in TESTS {
+        let mut cmd = cargo();
+        cmd.env("BEARERFLOW_NODE", &node);
+        if tools::has_nextest() {
+            cmd.args([
+                "nextest",
+                "run",
+                "--locked",
+                "--no-fail-fast",
+                "-p",
+                package,
+            ])
+            .args(["--test", test, "--run-ignored", "only"]);
+        } else {
+            cmd.args(["test", "--locked", "--no-fail-fast", "-p", package])
+                .args(["--test", test, "--", "--ignored"]);
+        }
+        let t = run_tally(&mut cmd)?;
+        let ran = t.passed + t.failed;
+        if ran == 0 {
+            return Err(format!("{package} --test {test}: no test ran"));
+        }
+        tally.passed += t.passed;
+        tally.failed += t.failed;
+        tally.skipped = tally.skipped.saturating_sub(ran);
+    }
+    Ok(tally)
 }
 
 fn fuzz(seconds: u64) -> Result<(), String> {
