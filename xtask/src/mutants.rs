@@ -103,6 +103,11 @@ pub fn run_mutants(args: &[String]) -> Result<(), String> {
         // elsewhere in a file.
         .arg("--line-col=false")
         .arg("--no-shuffle")
+        // cargo-mutants times its baseline on the mutated package's tests only (the
+        // core's, a few seconds) and derives the test timeout from that; the scenario
+        // tests take longer, more so on a busy machine. A generous floor keeps slow runs
+        // from passing as hangs; a real hang still ends there.
+        .args(["--minimum-test-timeout", "300"])
         .args(["--jobs", &o.jobs.to_string()]);
     for f in &files {
         cmd.args(["--file", f]);
