@@ -508,6 +508,9 @@ pub enum Rule {
     /// Stored credentials are dropped only when the authorization server says so (an
     /// RFC 6749 §5.2 `invalid_grant`, `invalid_client` or `unauthorized_client`).
     CredentialsKept,
+    /// The phase a host shows tells the truth: `Refreshing` exactly while a refresh
+    /// or a helper run is in flight (outside an authorization flow).
+    PhaseTruth,
     /// The run settles: no endless stream of events.
     Quiescence,
 }
@@ -1208,6 +1211,7 @@ impl Sim {
             }
             _ => {}
         }
+        self.check_phase(now);
         // No request waits while a valid token exists (step-ups wait for a new grant).
         if let Some((token, _)) = valid {
             let waiting: Vec<u64> = self
@@ -1222,6 +1226,26 @@ impl Sim {
                     format!("requests {waiting:?} wait while the access token {token} is valid"),
                 );
             }
+        }
+    }
+
+    /// `Refreshing` while a refresh or a helper run is in flight, and only then (an
+    /// authorization flow shows `Authorizing` instead, whatever is in flight).
+    fn check_phase(&mut self, now: u64) {
+        use bearerflow::token::Phase;
+        let phase = self.session.phase(Timestamp(now));
+        if phase == Phase::Authorizing {
+            return;
+        }
+        let refreshing = self.fetches.values().any(|f| f.refresh_token.is_some())
+            || (self.helper_inflight.is_some() && self.helper_session());
+        if refreshing != (phase == Phase::Refreshing) {
+            let what = if refreshing {
+                "a refresh or helper run is in flight"
+            } else {
+                "nothing is being refreshed"
+            };
+            self.violate(Rule::PhaseTruth, format!("phase {phase} while {what}"));
         }
     }
 

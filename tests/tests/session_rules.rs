@@ -403,6 +403,15 @@ proptest! {
         prop_assert!(v.is_empty(), "{:#?}", v);
     }
 
+    /// The phase a host shows is `Refreshing` exactly while a refresh or a helper run
+    /// is in flight.
+    #[test]
+    fn phase_tells_the_truth(h in any_history()) {
+        let (sim, _) = run(&h);
+        let v = broken(&sim, &[Rule::PhaseTruth]);
+        prop_assert!(v.is_empty(), "{:#?}", v);
+    }
+
     /// Without faults or revocation nothing fails, and with a known lifetime no `401`
     /// ever reaches the caller.
     #[test]
@@ -418,7 +427,7 @@ proptest! {
             Rule::SingleFlight, Rule::NothingLost, Rule::NoLoops, Rule::PersistBeforeUse,
             Rule::RefreshTokenFromStore, Rule::ProactiveRefresh, Rule::NoExpiredToken,
             Rule::Backoff, Rule::StaleRetry, Rule::HelperPath, Rule::CredentialsKept,
-            Rule::Quiescence,
+            Rule::PhaseTruth, Rule::Quiescence,
         ]));
         prop_assert_eq!(sim.failed(), 0, "outcomes: {:?}", sim.outcomes);
         if !h.hidden {

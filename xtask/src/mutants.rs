@@ -99,7 +99,8 @@ pub fn run_mutants(args: &[String]) -> Result<(), String> {
         .args(["--package", "bearerflow"])
         .args(["--output", OUTPUT])
         .args(["--profile", "mutants"])
-        // Names without line and column, so that `equivalent.txt` survives edits
+        // Names without line and column on the console; the outcome files keep them,
+        // and `without_line_col` strips them, so that `equivalent.txt` survives edits
         // elsewhere in a file.
         .arg("--line-col=false")
         .arg("--no-shuffle")
@@ -174,7 +175,7 @@ impl Report {
                     .lines()
                     .map(str::trim)
                     .filter(|l| !l.is_empty())
-                    .map(String::from)
+                    .map(without_line_col)
                     .collect()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
                 Err(e) => Err(format!("cannot read {}: {e}", path.display())),
@@ -250,6 +251,28 @@ impl Report {
     }
 }
 
+/// A mutant's name without the line and column cargo-mutants writes into its outcome
+/// files (`core/src/policy.rs:155:35: replace …` → `core/src/policy.rs: replace …`),
+/// so that names stay the same when code above them moves.
+fn without_line_col(name: &str) -> String {
+    let Some((file, rest)) = name.split_once(": ") else {
+        return name.to_string();
+    };
+    let mut parts = file.rsplitn(3, ':');
+    let (col, line, path) = (parts.next(), parts.next(), parts.next());
+    match (path, line, col) {
+        (Some(path), Some(line), Some(col))
+            if line.bytes().all(|b| b.is_ascii_digit())
+                && col.bytes().all(|b| b.is_ascii_digit())
+                && !line.is_empty()
+                && !col.is_empty() =>
+        {
+            format!("{path}: {rest}")
+        }
+        _ => name.to_string(),
+    }
+}
+
 /// `mutants/equivalent.txt`: one survivor per line, as cargo-mutants names it (without
 /// line and column), then ` # ` and why no test can catch it. `#` starts a comment line.
 struct Equivalent {
@@ -282,7 +305,7 @@ impl Equivalent {
             if reason.trim().is_empty() {
                 return Err(format!("line {}: empty reason", i + 1));
             }
-            entries.insert(mutant.trim().to_string());
+            entries.insert(without_line_col(mutant.trim()));
         }
         Ok(Equivalent { entries })
     }
@@ -303,6 +326,17 @@ mod tests {
             .contains("core/src/token.rs: replace Phase::as_str -> &str with \"xyzzy\""));
         assert!(Equivalent::parse("core/src/token.rs: replace x").is_err());
         assert!(Equivalent::parse("core/src/token.rs: replace x #  ").is_err());
+    }
+
+    #[test]
+    fn names_lose_line_and_column() {
+        assert_eq!(
+            without_line_col("core/src/policy.rs:155:35: replace / with % in Policy::backoff"),
+            "core/src/policy.rs: replace / with % in Policy::backoff"
+        );
+        let same = "core/src/policy.rs: replace / with % in Policy::backoff";
+        assert_eq!(without_line_col(same), same);
+        assert_eq!(without_line_col("a:b:c: d"), "a:b:c: d");
     }
 
     #[test]
