@@ -79,14 +79,20 @@ struct Tally {
 
 impl Tally {
     /// Read one runner line: nextest's `Summary [..] N tests run: P passed, F failed, S skipped`
-    /// or libtest's `test result: ok. P passed; F failed; I ignored; ...`.
+    /// (`1 test run` for one) or libtest's `test result: ok. P passed; F failed; I ignored; ...`.
+    /// Only an unindented libtest line counts: nextest repeats a failed test's own
+    /// output indented, and that test is already in nextest's summary.
     fn read(&mut self, line: &str) {
-        let line = line.trim();
         if let Some(rest) = line.strip_prefix("test result:") {
             self.passed += number_before(rest, " passed");
             self.failed += number_before(rest, " failed");
             self.skipped += number_before(rest, " ignored");
-        } else if line.starts_with("Summary [") && line.contains("tests run:") {
+            return;
+        }
+        let line = line.trim();
+        if line.starts_with("Summary [")
+            && (line.contains(" tests run:") || line.contains(" test run:"))
+        {
             self.passed += number_before(line, " passed");
             self.failed += number_before(line, " failed");
             self.skipped += number_before(line, " skipped");
@@ -324,7 +330,8 @@ fn interop_tests(mut tally: Tally) -> Result<Tally, String> {
             ])
             .args(["--test", test, "--run-ignored", "only"]);
         } else {
-            cmd.args(["test", "--locked", "--no-fail-fast", "-p", package])
+            cmd.args(["test", "--all-features", "--locked", "--no-fail-fast"])
+                .args(["-p", package])
                 .args(["--test", test, "--", "--ignored"]);
         }
         let t = run_suite(&mut cmd);
@@ -381,6 +388,12 @@ mod tests {
         t.read("     Summary [  12.345s] 120 tests run: 118 passed, 2 failed, 3 skipped");
         t.read("test result: ok. 7 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out");
         assert_eq!((t.passed, t.failed, t.skipped), (125, 2, 4));
+        // One test: nextest says "1 test run".
+        t.read("     Summary [  13.977s] 1 test run: 1 passed, 0 skipped");
+        assert_eq!((t.passed, t.failed, t.skipped), (126, 2, 4));
+        // A failed test's own libtest line, repeated indented by nextest: not again.
+        t.read("    test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured");
+        assert_eq!((t.passed, t.failed, t.skipped), (126, 2, 4));
     }
 
     #[test]
