@@ -509,7 +509,9 @@ pub enum Rule {
     /// RFC 6749 §5.2 `invalid_grant`, `invalid_client` or `unauthorized_client`).
     CredentialsKept,
     /// The phase a host shows tells the truth: `Refreshing` exactly while a refresh
-    /// or a helper run is in flight (outside an authorization flow).
+    /// or a helper run is in flight; otherwise `Expired`, `Expiring` or `Fresh` as the
+    /// credential's refusal, expiry and refresh window say (outside an authorization
+    /// flow).
     PhaseTruth,
     /// The run settles: no endless stream of events.
     Quiescence,
@@ -739,6 +741,11 @@ pub struct Sim {
     helper_current: Option<String>,
     /// Access tokens some `401` refused.
     rejected: HashSet<String>,
+    /// The credential (bearer value) the session itself marked refused: a request's
+    /// first `401` for the credential current when it arrived.
+    session_rejected: Option<String>,
+    /// When the current helper output arrived.
+    helper_output_at: u64,
     replaced: HashSet<String>,
     /// Transient refresh failures in a row.
     transient_run: u32,
@@ -798,6 +805,8 @@ impl Sim {
             helper_inflight: None,
             helper_current: None,
             rejected: HashSet::new(),
+            session_rejected: None,
+            helper_output_at: 0,
             replaced: HashSet::new(),
             transient_run: 0,
             backoff: None,
@@ -1008,6 +1017,7 @@ impl Sim {
     fn apply(&mut self, mut event: Event) {
         self.expire_unanswered();
         self.check_backoff_cap();
+        self.check_idle_refresh();
         let now = Timestamp(self.now);
         self.step_sends.clear();
         self.applied = Some(Applied::Other);
@@ -1041,6 +1051,11 @@ impl Sim {
                 status: *status,
             });
             let current = self.valid_token(self.now).map(|(t, _)| t);
+            let current_credential = self
+                .session
+                .tokens()
+                .map(|t| t.access_token().to_string())
+                .or_else(|| self.helper_current.clone().filter(|_| self.helper_session()));
             let lines: Vec<&str> = www_authenticate.iter().map(String::as_str).collect();
             let v = self
                 .session
@@ -1087,6 +1102,9 @@ impl Sim {
                 }
             };
             if *status == 401 {
+                if count == 1 && sent.is_some() && sent == current_credential {
+                    self.session_rejected = sent.clone();
+                }
                 if let Some(t) = &sent {
                     let replacing = self.fetches.values().any(|f| f.token_endpoint)
                         || self.helper_inflight.is_some();
@@ -1212,6 +1230,16 @@ impl Sim {
             _ => {}
         }
         self.check_phase(now);
+        let pending = self.session.pending_requests();
+        if pending != self.requests.len() {
+            self.violate(
+                Rule::NothingLost,
+                format!(
+                    "the session counts {pending} pending requests, the host {}",
+                    self.requests.len()
+                ),
+            );
+        }
         // No request waits while a valid token exists (step-ups wait for a new grant).
         if let Some((token, _)) = valid {
             let waiting: Vec<u64> = self
@@ -1229,16 +1257,21 @@ impl Sim {
         }
     }
 
-    /// `Refreshing` while a refresh or a helper run is in flight, and only then (an
-    /// authorization flow shows `Authorizing` instead, whatever is in flight).
+    /// The phase a host shows (`Session::phase`, token.rs) against what the world knows:
+    /// `Refreshing` exactly while a refresh or a helper run is in flight; otherwise a
+    /// credential the session saw refused, or past its expiry (less the clock-skew
+    /// margin), is `Expired`; inside its refresh window `Expiring`; before it `Fresh`.
+    /// An authorization flow shows `Authorizing` whatever else holds, and a session
+    /// that gave up shows `Failed`; neither is judged here.
     fn check_phase(&mut self, now: u64) {
         use bearerflow::token::Phase;
         let phase = self.session.phase(Timestamp(now));
-        if phase == Phase::Authorizing {
+        if matches!(phase, Phase::Authorizing | Phase::Failed) {
             return;
         }
+        let helper = self.helper_session();
         let refreshing = self.fetches.values().any(|f| f.refresh_token.is_some())
-            || (self.helper_inflight.is_some() && self.helper_session());
+            || (self.helper_inflight.is_some() && helper);
         if refreshing != (phase == Phase::Refreshing) {
             let what = if refreshing {
                 "a refresh or helper run is in flight"
@@ -1246,6 +1279,85 @@ impl Sim {
                 "nothing is being refreshed"
             };
             self.violate(Rule::PhaseTruth, format!("phase {phase} while {what}"));
+            return;
+        }
+        if refreshing {
+            return;
+        }
+        let expected: &[Phase] = if helper {
+            match &self.helper_current {
+                None => &[Phase::Unauthorized],
+                Some(h) if self.session_rejected.as_ref() == Some(h) => &[Phase::Expired],
+                Some(_) => {
+                    let ttl = match &self.session.config().credential {
+                        Credential::HeaderHelper(c) => c.ttl_ms,
+                        Credential::OAuth(_) => None,
+                    };
+                    if ttl.is_some_and(|t| now >= self.helper_output_at + t) {
+                        &[Phase::Expired]
+                    } else {
+                        &[Phase::Fresh]
+                    }
+                }
+            }
+        } else {
+            let Some(t) = self.session.tokens() else {
+                return;
+            };
+            if self.session_rejected.as_deref() == Some(t.access_token()) {
+                &[Phase::Expired]
+            } else {
+                match (t.expires_at(), t.lifetime()) {
+                    (Some(e), Some(lifetime)) => {
+                        let policy = &self.session.config().policy;
+                        let expired_at = e.0.saturating_sub(policy.skew_for(lifetime).0);
+                        let window = policy.window_for(lifetime).0;
+                        let jitter = window * u64::from(policy.jitter_permille) / 1000;
+                        if now >= expired_at {
+                            &[Phase::Expired]
+                        } else if now >= expired_at.saturating_sub(window) {
+                            &[Phase::Expiring]
+                        } else if now < expired_at.saturating_sub(window + jitter) {
+                            &[Phase::Fresh]
+                        } else {
+                            &[Phase::Fresh, Phase::Expiring]
+                        }
+                    }
+                    _ => &[Phase::Fresh],
+                }
+            }
+        };
+        if !expected.contains(&phase) {
+            self.violate(
+                Rule::PhaseTruth,
+                format!("phase {phase}, the credential says {expected:?}"),
+            );
+        }
+    }
+
+    /// With `refresh_when_idle`, a refresh starts when the window opens even though no
+    /// request asks: by the time anything else happens after the window surely opened,
+    /// one is under way (or backing off after a failure).
+    fn check_idle_refresh(&mut self) {
+        if !self.session.config().policy.refresh_when_idle {
+            return;
+        }
+        let Some((token, Some(window_open))) = self.valid_token(self.now) else {
+            return;
+        };
+        let can_refresh = self
+            .session
+            .tokens()
+            .is_some_and(|t| t.refresh_token().is_some());
+        let refreshing = self.fetches.values().any(|f| f.token_endpoint);
+        if self.now > window_open && can_refresh && !refreshing && self.backoff.is_none() {
+            self.violate(
+                Rule::ProactiveRefresh,
+                format!(
+                    "an idle session with refresh_when_idle did not refresh {token} when \
+                     its window opened at {window_open}"
+                ),
+            );
         }
     }
 
@@ -1729,6 +1841,7 @@ impl Sim {
                     let exp = self.helper_server_ttl.map(|t| self.now + t * 1000);
                     self.auth.access.insert(token.clone(), exp);
                     self.helper_current = Some(token.clone());
+                    self.helper_output_at = self.now;
                     Some(json!({"Authorization": format!("Bearer {token}")}).to_string())
                 };
                 self.apply(Event::HelperOutput { stdout });
