@@ -1,6 +1,9 @@
 //! The authorization server refuses the refresh token (`invalid_grant`, RFC 6749 §5.2).
 //! With headless authorization allowed, the session re-authorizes silently and no call
 //! fails; on a host that cannot authorize, every waiting call gets one typed error.
+//!
+//! The fault is armed after set-up, and the test waits for the expiry of the token the
+//! client then holds (a slow set-up may have refreshed the restored one already).
 
 mod common;
 
@@ -10,9 +13,8 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_grant_with_headless_authorization_reauthorizes_silently() {
-    let tb = common::testbed(Duration::from_secs(2), true).await;
+    let tb = common::testbed(Duration::from_secs(5), true).await;
     let snapshot = common::minted_snapshot(&tb);
-    let expires_at = snapshot.tokens.as_ref().and_then(|t| t.expires_at).unwrap();
     let client = Client::builder(common::oauth_config(&tb, true))
         .store(MemoryStore::with(snapshot))
         .authorizer(HeadlessFollow::new().unwrap())
@@ -20,14 +22,23 @@ async fn invalid_grant_with_headless_authorization_reauthorizes_silently() {
         .await
         .unwrap();
     let mcp = common::mcp(&client, &tb).await;
+    let expires_at = common::settled_expiry(&client).await;
+    let before = tb.counters();
+    let mut events = client.subscribe();
     tb.faults().invalid_grant_next_refresh_calls(1);
     common::sleep_until_unix_ms(expires_at + 200).await;
 
     let (ok, errors) = common::burst(&mcp, 8).await;
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(ok, 8);
+    let events = common::drain_events(&mut events);
+    assert_eq!(
+        common::refreshes_while_calls_wait(&events),
+        1,
+        "one refused refresh for the waiting calls: {events:#?}"
+    );
     let c = tb.counters();
-    assert_eq!(c.token_refresh, 1, "one refused refresh");
+    assert!(c.token_refresh > before.token_refresh);
     assert_eq!(c.authorizations, 1, "one silent re-authorization");
     assert_eq!(c.token_authorization_code, 1);
     assert_eq!(c.registrations, 0, "the stored client is kept");
@@ -37,9 +48,11 @@ async fn invalid_grant_with_headless_authorization_reauthorizes_silently() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_grant_without_authorization_fails_each_waiting_call_once() {
-    let tb = common::testbed(Duration::from_secs(2), true).await;
-    let (client, expires_at) = common::restored_client(&tb, common::oauth_config(&tb, false)).await;
+    let tb = common::testbed(Duration::from_secs(5), true).await;
+    let (client, _) = common::restored_client(&tb, common::oauth_config(&tb, false)).await;
     let mcp = common::mcp(&client, &tb).await;
+    let expires_at = common::settled_expiry(&client).await;
+    let refreshes_before = tb.counters().token_refresh;
     tb.faults().invalid_grant_next_refresh_calls(1);
     common::sleep_until_unix_ms(expires_at + 200).await;
 
@@ -64,7 +77,7 @@ async fn invalid_grant_without_authorization_fails_each_waiting_call_once() {
         Some(RequestError::ReauthorizationRequired)
     );
     let c = tb.counters();
-    assert_eq!(c.token_refresh, 1);
+    assert_eq!(c.token_refresh - refreshes_before, 1);
     assert_eq!(c.authorizations, 0);
     assert_eq!(c.metadata_fetches(), 0);
     let status = client.status().await.unwrap();

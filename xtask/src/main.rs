@@ -9,11 +9,14 @@
 //! - `cargo xtask embedded`: the Cortex-M4F firmware under QEMU (`examples/embedded/`).
 //! - `cargo xtask conformance`: the official MCP conformance runner's client `auth/*`
 //!   scenarios against `bearerflow conformance-client` (see `conformance/NOTES.md`).
+//! - `cargo xtask mutants`: cargo-mutants over the session machine; every survivor is
+//!   caught by a test or explained in `mutants/equivalent.txt` (not part of `ci`).
 
 mod bench;
 mod c_abi;
 mod conformance;
 mod embedded;
+mod mutants;
 mod schema;
 mod tools;
 mod wasm;
@@ -45,13 +48,14 @@ fn main() -> ExitCode {
         }
         Some("wasm-package") => wasm::package_cmd(),
         Some("embedded") => embedded::run(&args[1..]).map(|_| ()),
+        Some("mutants") => mutants::run_mutants(&args[1..]),
         Some("fuzz") => {
             let secs = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60);
             fuzz(secs)
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci [--no-fuzz] [--no-conformance] | bench | fuzz [SECONDS] | conformance [--scenario NAME]... | c-package [--prefix DIR] | c-abi | wasm-package | embedded [--measure]>\n\
+                "usage: cargo xtask <ci [--no-fuzz] [--no-conformance] | bench | fuzz [SECONDS] | conformance [--scenario NAME]... | c-package [--prefix DIR] | c-abi | wasm-package | embedded [--measure] | mutants [--list] [--jobs N] [--skip-test NAME]...>\n\
                  ci           the full test run CI does (installs missing tools)\n\
                  bench        criterion benches and the comparison report\n\
                  fuzz         every fuzz target for SECONDS each\n\
@@ -59,7 +63,8 @@ fn main() -> ExitCode {
                  c-package    the C library's install tree [--prefix DIR] (pkg-config, CMake)\n\
                  c-abi        only the C ABI checks of ci (header, harness, C++, ctypes, example)\n\
                  wasm-package the npm package in target/npm/bearerflow, and what a browser downloads\n\
-                 embedded     the Cortex-M4F firmware under QEMU (installs qemu-system-arm)"
+                 embedded     the Cortex-M4F firmware under QEMU (installs qemu-system-arm)\n\
+                 mutants      cargo-mutants over the session machine (slow; not in ci)"
             );
             return ExitCode::from(2);
         }
@@ -91,14 +96,20 @@ pub struct Tally {
 
 impl Tally {
     /// Read one runner line: nextest's `Summary [..] N tests run: P passed, F failed, S skipped`
-    /// or libtest's `test result: ok. P passed; F failed; I ignored; ...`.
+    /// (`1 test run` for one) or libtest's `test result: ok. P passed; F failed; I ignored; ...`.
+    /// Only an unindented libtest line counts: nextest repeats a failed test's own
+    /// output indented, and that test is already in nextest's summary.
     fn read(&mut self, line: &str) {
-        let line = line.trim();
         if let Some(rest) = line.strip_prefix("test result:") {
             self.passed += number_before(rest, " passed");
             self.failed += number_before(rest, " failed");
             self.skipped += number_before(rest, " ignored");
-        } else if line.starts_with("Summary [") && line.contains("tests run:") {
+            return;
+        }
+        let line = line.trim();
+        if line.starts_with("Summary [")
+            && (line.contains(" tests run:") || line.contains(" test run:"))
+        {
             self.passed += number_before(line, " passed");
             self.failed += number_before(line, " failed");
             self.skipped += number_before(line, " skipped");
@@ -130,6 +141,29 @@ pub fn run(cmd: &mut Command) -> Result<(), String> {
 
 /// Run a command, stream stdout and stderr through, and count test results in them.
 pub fn run_tally(cmd: &mut Command) -> Result<Tally, String> {
+    run_tally_keeping(cmd).map_err(|(e, _)| e)
+}
+
+/// A test suite: like [`run_tally`], but a failing run is counted instead of ending
+/// `ci`, so that every suite runs and the summary line says what failed. A run that
+/// failed without a failed test (it did not build, or could not start) counts as one
+/// failure.
+fn run_suite(cmd: &mut Command) -> Tally {
+    let (failed_run, mut tally) = match run_tally_keeping(cmd) {
+        Ok(t) => (false, t),
+        Err((e, t)) => {
+            eprintln!("xtask: {e}");
+            (true, t)
+        }
+    };
+    if failed_run && tally.failed == 0 {
+        tally.failed = 1;
+    }
+    tally
+}
+
+/// [`run_tally`] that keeps the counts of a failed run.
+fn run_tally_keeping(cmd: &mut Command) -> Result<Tally, (String, Tally)> {
     let shown = format!("{cmd:?}");
     eprintln!("\n==> {shown}");
     let started = Instant::now();
@@ -138,10 +172,10 @@ pub fn run_tally(cmd: &mut Command) -> Result<Tally, String> {
         .stderr(Stdio::piped());
     let mut child = cmd
         .spawn()
-        .map_err(|e| format!("cannot start {shown}: {e}"))?;
+        .map_err(|e| (format!("cannot start {shown}: {e}"), Tally::default()))?;
     let t_out = echo_and_tally(child.stdout.take(), |l| println!("{l}"));
     let t_err = echo_and_tally(child.stderr.take(), |l| eprintln!("{l}"));
-    let status = child.wait().map_err(|e| format!("{shown}: {e}"))?;
+    let status = child.wait();
     let a = t_out.join().unwrap_or_default();
     let b = t_err.join().unwrap_or_default();
     eprintln!("<== {:.1}s", started.elapsed().as_secs_f64());
@@ -150,10 +184,10 @@ pub fn run_tally(cmd: &mut Command) -> Result<Tally, String> {
         failed: a.failed + b.failed,
         skipped: a.skipped + b.skipped,
     };
-    if status.success() {
-        Ok(tally)
-    } else {
-        Err(format!("{shown} failed ({status})"))
+    match status {
+        Ok(s) if s.success() => Ok(tally),
+        Ok(s) => Err((format!("{shown} failed ({s})"), tally)),
+        Err(e) => Err((format!("{shown}: {e}"), tally)),
     }
 }
 
@@ -230,16 +264,16 @@ fn ci(args: &[String]) -> Result<(), String> {
         tally.skipped += t.skipped;
     };
     if tools::has_nextest() {
-        add(run_tally(cargo().args([
+        add(run_suite(cargo().args([
             "nextest",
             "run",
             "--workspace",
             "--all-features",
             "--locked",
             "--no-fail-fast",
-        ]))?);
+        ])));
     } else {
-        add(run_tally(cargo().args([
+        add(run_suite(cargo().args([
             "test",
             "--workspace",
             "--all-features",
@@ -248,15 +282,15 @@ fn ci(args: &[String]) -> Result<(), String> {
             "--lib",
             "--bins",
             "--tests",
-        ]))?);
+        ])));
     }
-    add(run_tally(cargo().args([
+    add(run_suite(cargo().args([
         "test",
         "--workspace",
         "--all-features",
         "--locked",
         "--doc",
-    ]))?);
+    ])));
     add(schema::check()?);
     add(embedded::run(&[])?);
 
@@ -265,6 +299,7 @@ fn ci(args: &[String]) -> Result<(), String> {
 
     // The WebAssembly binding in Node and Chromium, and the npm package's JS tests.
     add(wasm::ci()?);
+    tally = interop_tests(tally)?;
 
     if with_conformance {
         let c = conformance::run(&[])?;
@@ -286,6 +321,53 @@ fn ci(args: &[String]) -> Result<(), String> {
         return Err("tests failed".into());
     }
     Ok(())
+}
+
+/// The tests that drive a Node.js peer are `#[ignore]`d, so the run above counted them
+/// as skipped. Run them now when `npm` is here (with a `node` it installs if needed);
+/// each one that runs moves from skipped to passed or failed. Without `npm` they stay
+/// skipped, and this says why.
+fn interop_tests(mut tally: Tally) -> Result<Tally, String> {
+    const TESTS: &[(&str, &str)] = &[("bearerflow-async", "node_sdk_interop")];
+    let Some(node) = tools::interop_node()? else {
+        eprintln!(
+            "\n==> skipped (npm is not installed, so neither Node nor the peer's packages \
+             can be): {}",
+            TESTS
+                .iter()
+                .map(|(p, t)| format!("{p} --test {t}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return Ok(tally);
+    };
+    for (package, test) in TESTS {
+        let mut cmd = cargo();
+        cmd.env("BEARERFLOW_NODE", &node);
+        if tools::has_nextest() {
+            cmd.args([
+                "nextest",
+                "run",
+                "--locked",
+                "--no-fail-fast",
+                "-p",
+                package,
+            ])
+            .args(["--test", test, "--run-ignored", "only"]);
+        } else {
+            cmd.args(["test", "--all-features", "--locked", "--no-fail-fast"])
+                .args(["-p", package])
+                .args(["--test", test, "--", "--ignored"]);
+        }
+        let t = run_suite(&mut cmd);
+        // The tests that ran (or the one failure of a run that did not build) were
+        // counted as skipped by the main run.
+        let ran = (t.passed + t.failed).max(1);
+        tally.passed += t.passed;
+        tally.failed += t.failed.max(u64::from(t.passed == 0));
+        tally.skipped = tally.skipped.saturating_sub(ran);
+    }
+    Ok(tally)
 }
 
 fn fuzz(seconds: u64) -> Result<(), String> {
@@ -331,6 +413,12 @@ mod tests {
         t.read("     Summary [  12.345s] 120 tests run: 118 passed, 2 failed, 3 skipped");
         t.read("test result: ok. 7 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out");
         assert_eq!((t.passed, t.failed, t.skipped), (125, 2, 4));
+        // One test: nextest says "1 test run".
+        t.read("     Summary [  13.977s] 1 test run: 1 passed, 0 skipped");
+        assert_eq!((t.passed, t.failed, t.skipped), (126, 2, 4));
+        // A failed test's own libtest line, repeated indented by nextest: not again.
+        t.read("    test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured");
+        assert_eq!((t.passed, t.failed, t.skipped), (126, 2, 4));
     }
 
     #[test]

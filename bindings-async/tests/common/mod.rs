@@ -199,3 +199,97 @@ pub async fn sleep_until_unix_ms(at: u64) {
         tokio::time::sleep(Duration::from_millis(at - now)).await;
     }
 }
+
+/// How long a test waits for something that should happen in milliseconds before it
+/// gives up: generous, so that a loaded machine is slow, not wrong.
+pub const GENEROUS: Duration = Duration::from_secs(30);
+
+/// The expiry (unix ms) of the token the client holds once no refresh is under way.
+///
+/// A test that waits for expiry waits for this one, not for the minted token's: a
+/// slow set-up may already have refreshed the restored token (its refresh window opens
+/// well before it expires), and then the token to wait for is the new one.
+pub async fn settled_expiry(client: &Client) -> u64 {
+    let give_up = std::time::Instant::now() + GENEROUS;
+    loop {
+        let status = client.status().await.expect("the driver answers");
+        let busy = matches!(
+            status.phase,
+            bearerflow::token::Phase::Refreshing | bearerflow::token::Phase::Authorizing
+        );
+        if !busy {
+            return status
+                .expires_at
+                .expect("the client holds a token with a lifetime")
+                .0;
+        }
+        assert!(
+            std::time::Instant::now() < give_up,
+            "a refresh still under way after {GENEROUS:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Wait until `check` holds for the client's status, polling, for at most [`GENEROUS`].
+pub async fn wait_for_status(
+    client: &Client,
+    what: &str,
+    check: impl Fn(&bearerflow_async::Status) -> bool,
+) -> bearerflow_async::Status {
+    let give_up = std::time::Instant::now() + GENEROUS;
+    loop {
+        let status = client.status().await.expect("the driver answers");
+        if check(&status) {
+            return status;
+        }
+        assert!(
+            std::time::Instant::now() < give_up,
+            "{what}: still not so after {GENEROUS:?}: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Refresh requests that started while at least one call was waiting for a credential
+/// (begun, or told to retry after a 401, and neither sent nor failed yet). Single
+/// flight: one per expiry or refused token, however many calls wait; a proactive
+/// refresh later, while calls go out with a valid token, is not counted.
+pub fn refreshes_while_calls_wait(events: &[Event]) -> usize {
+    let mut waiting = std::collections::BTreeSet::new();
+    let mut n = 0;
+    for e in events {
+        match e {
+            Event::Begin { id, .. }
+            | Event::Response {
+                id,
+                verdict: bearerflow::session::Verdict::Retry,
+                ..
+            } => {
+                waiting.insert(*id);
+            }
+            Event::Send { id, .. } | Event::Fail { id, .. } => {
+                waiting.remove(id);
+            }
+            Event::Fetch {
+                purpose: bearerflow::session::FetchPurpose::Refresh,
+                ..
+            } if !waiting.is_empty() => n += 1,
+            _ => {}
+        }
+    }
+    n
+}
+
+/// `Send`s per request id among `events`.
+pub fn sends_per_request(
+    events: &[Event],
+) -> std::collections::BTreeMap<bearerflow::session::RequestId, usize> {
+    let mut sends = std::collections::BTreeMap::new();
+    for e in events {
+        if let Event::Send { id, .. } = e {
+            *sends.entry(*id).or_default() += 1;
+        }
+    }
+    sends
+}
