@@ -52,24 +52,22 @@ impl Middleware for BearerflowMiddleware {
         extensions: &mut http::Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
-        let mut call = Call::begin(&self.client, req)
-            .await
-            .map_err(reqwest_middleware::Error::middleware)?;
+        // The same fast path as `Client::send`: the bookkeeping runs on this task.
+        let mut call =
+            Call::begin(&self.client, req).map_err(reqwest_middleware::Error::middleware)?;
         let limits = self.client.limits();
         loop {
             let request = call
                 .next()
                 .await
                 .map_err(reqwest_middleware::Error::middleware)?;
-            let url = request.url().clone();
             let started = Instant::now();
             let response = limits
-                .headers_by_deadline(&url, started, next.clone().run(request, extensions))
+                .headers_by_deadline(call.url(), started, next.clone().run(request, extensions))
                 .await
                 .map_err(|e| reqwest_middleware::Error::middleware(Error::Limit(e)))??;
             match call
                 .report(&response)
-                .await
                 .map_err(reqwest_middleware::Error::middleware)?
             {
                 Verdict::Deliver => return Ok(call.deliver(response, &limits, started)),
