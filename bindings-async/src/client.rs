@@ -2,12 +2,11 @@
 //! ([`Call`]).
 
 use crate::authorize::{Authorizer, LoopbackBrowser};
-use crate::driver::{Next, Parts, Shared, Status, ToCall};
+use crate::driver::{Credentials, Next, Parts, Shared, Status, ToCall};
 use crate::error::{Error, RedirectRefused};
 use crate::events::Event;
 use crate::helper::HelperRunner;
 use crate::limits::ResourceLimits;
-use crate::redact::SentCredentials;
 use crate::store::{MemoryStore, Store, StoreError};
 use bearerflow::oauth::TokenResponse;
 use bearerflow::session::{Config, Credential, RequestId, Session, Verdict};
@@ -223,7 +222,7 @@ impl ClientBuilder {
                 authorizer: self.authorizer,
                 helper: self.helper,
                 fetch_http,
-                events: events.clone(),
+                events,
                 runtime,
             },
         );
@@ -231,7 +230,6 @@ impl ClientBuilder {
             inner: Arc::new(Inner {
                 shared,
                 http,
-                events,
                 limits,
             }),
         })
@@ -241,7 +239,6 @@ impl ClientBuilder {
 struct Inner {
     shared: Arc<Shared>,
     http: reqwest::Client,
-    events: broadcast::Sender<Event>,
     limits: ResourceLimits,
 }
 
@@ -323,11 +320,11 @@ impl Client {
         let limits = self.inner.limits;
         loop {
             let request = call.next().await?;
-            let started = Instant::now();
+            let started = call.released();
             let response = limits
-                .headers_by_deadline(call.url(), started, self.inner.http.execute(request))
+                .headers_by_deadline(started, self.inner.http.execute(request))
                 .await
-                .map_err(Error::Limit)?
+                .map_err(|_| Error::Limit(limits.headers_late(call.url())))?
                 .map_err(Error::from_reqwest)?;
             match call.report(&response)? {
                 Verdict::Deliver => return Ok(call.deliver(response, &limits, started)),
@@ -343,7 +340,7 @@ impl Client {
 
     /// Subscribe to the session's [`Event`]s from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.inner.events.subscribe()
+        self.inner.shared.subscribe()
     }
 
     /// The session's phase, counters and last error now (see [`Client::status_now`]).
@@ -387,37 +384,79 @@ pub(crate) fn www_authenticate_lines(headers: &HeaderMap) -> Vec<String> {
         .collect()
 }
 
+/// A copy of `template` for another attempt: method, URL, headers, version, timeout
+/// and body (a buffered body is copied). `reqwest::Request::try_clone` also copies the
+/// request's extensions (only reachable through a conversion from `http::Request`,
+/// and private to reqwest), at the price of an extension map on every call; so a retry
+/// after a `401` goes out without such extensions, where the first attempt, the
+/// caller's own request, carries them.
+fn copy_request(template: &reqwest::Request) -> Result<reqwest::Request, Error> {
+    let body = match template.body() {
+        Some(body) => {
+            let bytes = body.as_bytes().ok_or(Error::BodyNotReplayable)?;
+            Some(reqwest::Body::from(bytes::Bytes::copy_from_slice(bytes)))
+        }
+        None => None,
+    };
+    let mut request = reqwest::Request::new(template.method().clone(), template.url().clone());
+    if let Some(timeout) = template.timeout() {
+        *request.timeout_mut() = Some(*timeout);
+    }
+    if !template.headers().is_empty() {
+        *request.headers_mut() = template.headers().clone();
+    }
+    *request.version_mut() = template.version();
+    *request.body_mut() = body;
+    Ok(request)
+}
+
 /// One request's bookkeeping, on the caller's task: begin, take the `Send` (or wait for
 /// it), report the response, repeat on `Retry`. Dropping an unfinished call cancels the
 /// request in the session.
-pub(crate) struct Call {
-    client: Client,
+pub(crate) struct Call<'c> {
+    client: &'c Client,
     id: RequestId,
     next: Next,
+    /// The request as the caller gave it, until its first attempt goes out; then a
+    /// copy of it, for a retry.
     template: reqwest::Request,
-    /// The credential values on the last request sent, for redacting its response.
-    sent: SentCredentials,
+    /// The first attempt went out.
+    attempted: bool,
+    /// When the session released the request `next` returns: its deadline counts from
+    /// there (the monotonic reading the step took, so that no other is needed).
+    released: std::time::Instant,
+    /// The credential on the last request sent, whose values are redacted from what its
+    /// response quotes.
+    sent: Option<Arc<Credentials>>,
 }
 
-impl Call {
+impl<'c> Call<'c> {
     /// Begin a request in the session.
-    pub(crate) fn begin(client: &Client, request: reqwest::Request) -> Result<Call, Error> {
+    pub(crate) fn begin(client: &'c Client, request: reqwest::Request) -> Result<Call<'c>, Error> {
         if request.body().is_some_and(|b| b.as_bytes().is_none()) {
             return Err(Error::BodyNotReplayable);
         }
-        let (id, next) = client.inner.shared.begin();
+        let released = std::time::Instant::now();
+        let (id, next) = client.inner.shared.begin(released);
         Ok(Call {
-            client: client.clone(),
+            client,
             id,
             next,
             template: request,
-            sent: SentCredentials::default(),
+            attempted: false,
+            released,
+            sent: None,
         })
     }
 
     /// The request's URL.
     pub(crate) fn url(&self) -> &reqwest::Url {
         self.template.url()
+    }
+
+    /// When the session released the request `next` returned.
+    pub(crate) fn released(&self) -> Instant {
+        Instant::from_std(self.released)
     }
 
     /// The request with the credential's headers, once the session releases it, or
@@ -429,6 +468,7 @@ impl Call {
             Next::Wait(rx) => {
                 let received = rx.await;
                 self.next = Next::Finished;
+                self.released = std::time::Instant::now();
                 // A closed channel cannot happen while the session lives: every begun
                 // request ends in a `Send` or a `Fail`.
                 received.map_err(|_| Error::DriverGone)?
@@ -440,9 +480,17 @@ impl Call {
         };
         match call {
             ToCall::Send(credentials) => {
-                let mut request = self.template.try_clone().ok_or(Error::BodyNotReplayable)?;
+                // The first attempt sends the caller's request itself (with everything
+                // it carries), keeping a copy for a retry; a retry sends a copy of that.
+                let copy = copy_request(&self.template)?;
+                let mut request = if self.attempted {
+                    copy
+                } else {
+                    self.attempted = true;
+                    std::mem::replace(&mut self.template, copy)
+                };
                 credentials.apply(&mut request)?;
-                self.sent = credentials.sent().clone();
+                self.sent = Some(credentials);
                 // Sent: the session now waits for this call's report.
                 self.next = Next::Sent;
                 Ok(request)
@@ -454,11 +502,13 @@ impl Call {
     /// Report the resource's answer; the session decides whether the caller gets it.
     pub(crate) fn report(&mut self, response: &reqwest::Response) -> Result<Verdict, Error> {
         let lines = www_authenticate_lines(response.headers());
+        let instant = std::time::Instant::now();
         let (verdict, next) =
             self.client
                 .inner
                 .shared
-                .report(self.id, response.status().as_u16(), &lines);
+                .report(instant, self.id, response.status().as_u16(), &lines);
+        self.released = instant;
         self.next = next;
         Ok(verdict)
     }
@@ -473,12 +523,14 @@ impl Call {
         started: Instant,
     ) -> reqwest::Response {
         let mut response = limits.guard(response, started);
-        self.sent.clone().attach(&mut response);
+        if let Some(credentials) = &self.sent {
+            credentials.sent().clone().attach(&mut response);
+        }
         response
     }
 }
 
-impl Drop for Call {
+impl Drop for Call<'_> {
     fn drop(&mut self) {
         match self.next {
             // Still the session's: waiting, or sent and not yet reported.

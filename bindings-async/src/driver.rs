@@ -181,14 +181,64 @@ struct After {
     wake_timer: bool,
 }
 
+impl After {
+    /// Anything to do after unlocking (on the request path: nothing).
+    fn has_work(&self) -> bool {
+        !self.deliveries.is_empty()
+            || !self.jobs.is_empty()
+            || self.start_persister
+            || self.wake_timer
+    }
+}
+
+/// The session's clock: unix milliseconds, derived from the monotonic clock read that
+/// a step makes anyway, and anchored to the system clock again every
+/// [`SessionClock::REANCHOR`] of monotonic time. A request then costs no system-clock
+/// read, and the session never runs more than that far from the wall clock (a system
+/// clock step, or time the machine spent suspended, which the monotonic clock does not
+/// count, is caught up with at the next anchoring).
+struct SessionClock {
+    anchor: std::time::Instant,
+    anchor_ms: u64,
+}
+
+impl SessionClock {
+    const REANCHOR: Duration = Duration::from_millis(100);
+
+    fn new() -> SessionClock {
+        SessionClock {
+            anchor: std::time::Instant::now(),
+            anchor_ms: crate::now().0,
+        }
+    }
+
+    /// The session's time at `instant` (a monotonic reading taken just now).
+    fn at(&mut self, instant: std::time::Instant) -> Timestamp {
+        match instant.checked_duration_since(self.anchor) {
+            Some(since) if since < Self::REANCHOR => {
+                Timestamp(self.anchor_ms.saturating_add(since.as_millis() as u64))
+            }
+            _ => {
+                self.anchor = instant;
+                self.anchor_ms = crate::now().0;
+                Timestamp(self.anchor_ms)
+            }
+        }
+    }
+}
+
 struct State {
     session: Session,
+    clock: SessionClock,
     /// Requests waiting for their next `Send` or `Fail`, and where it goes.
     waiting: HashMap<RequestId, oneshot::Sender<ToCall>>,
     /// Exchanges in flight, for their events.
     fetches: HashMap<FetchId, FetchPurpose>,
-    /// The phase last reported in an event.
+    /// The phase last reported in an event, and when it was computed: the phase is a
+    /// function of the state and the time, and only steps change the state, so a step
+    /// in the same millisecond need not compute it before its mutation.
     phase: Phase,
+    phase_at: Timestamp,
     /// The host-side cause of the last helper failure, for `Fail` details.
     helper_failure: Option<String>,
     /// Why the authorizer could not complete the last authorization, for `Fail`
@@ -213,6 +263,8 @@ pub(crate) struct Shared {
     /// Wakes the timer task: an earlier deadline, or the last handle gone.
     timer: Notify,
     closed: AtomicBool,
+    /// Someone subscribed to events at least once.
+    observed: AtomicBool,
     /// This value itself, for the tasks it spawns.
     me: Weak<Shared>,
     store: Arc<dyn Store>,
@@ -246,9 +298,11 @@ impl Shared {
         let shared = Arc::new_cyclic(|me| Shared {
             state: Mutex::new(State {
                 session,
+                clock: SessionClock::new(),
                 waiting: HashMap::new(),
                 fetches: HashMap::new(),
                 phase,
+                phase_at: Timestamp(0),
                 helper_failure: None,
                 authorize_failure: None,
                 armed: None,
@@ -260,6 +314,7 @@ impl Shared {
             }),
             timer: Notify::new(),
             closed: AtomicBool::new(false),
+            observed: AtomicBool::new(false),
             me: me.clone(),
             store: parts.store,
             authorizer: parts.authorizer,
@@ -281,9 +336,20 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn emit(&self, event: Event) {
-        // No subscriber is fine.
-        let _ = self.events.send(event);
+    /// Send an event to the subscribers; nothing is built while nobody ever
+    /// subscribed (the request path then pays one atomic load per event).
+    fn emit(&self, event: impl FnOnce() -> Event) {
+        if self.observed.load(Ordering::Relaxed) {
+            // No subscriber left is fine.
+            let _ = self.events.send(event());
+        }
+    }
+
+    /// A subscriber arrived: events are built and sent from now on.
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Event> {
+        let receiver = self.events.subscribe();
+        self.observed.store(true, Ordering::Relaxed);
+        receiver
     }
 
     /// One step of the run loop on the calling task: mutate with `f`, drain the
@@ -295,11 +361,22 @@ impl Shared {
         &self,
         f: impl FnOnce(&mut State, &Shared, Timestamp) -> (R, Option<RequestId>),
     ) -> (R, Next) {
-        let at = crate::now();
+        self.step_at(std::time::Instant::now(), f)
+    }
+
+    /// [`Shared::step`] at `instant`, a monotonic reading the caller took just now.
+    fn step_at<R>(
+        &self,
+        instant: std::time::Instant,
+        f: impl FnOnce(&mut State, &Shared, Timestamp) -> (R, Option<RequestId>),
+    ) -> (R, Next) {
         let mut after = After::default();
         let (result, next) = {
             let mut st = self.lock();
-            st.observe_phase(self, at);
+            let at = st.clock.at(instant);
+            if st.phase_at != at {
+                st.observe_phase(self, at);
+            }
             let (result, me) = f(&mut st, self, at);
             st.drain(self, me, at, &mut after);
             st.observe_phase(self, at);
@@ -315,7 +392,9 @@ impl Shared {
             };
             (result, next)
         };
-        self.finish(after);
+        if after.has_work() {
+            self.finish(after);
+        }
         (result, next)
     }
 
@@ -340,26 +419,28 @@ impl Shared {
         }
     }
 
-    /// A caller begins a request.
-    pub(crate) fn begin(&self) -> (RequestId, Next) {
-        self.step(|st, sh, at| {
+    /// A caller begins a request at `instant` (a monotonic reading taken just now).
+    pub(crate) fn begin(&self, instant: std::time::Instant) -> (RequestId, Next) {
+        self.step_at(instant, |st, sh, at| {
             let id = st.session.begin_request(at);
-            sh.emit(Event::Begin { at, id });
+            sh.emit(|| Event::Begin { at, id });
             (id, Some(id))
         })
     }
 
-    /// A caller reports the resource's answer to request `id`.
+    /// A caller reports the resource's answer to request `id`, at `instant` (a monotonic
+    /// reading taken just now).
     pub(crate) fn report(
         &self,
+        instant: std::time::Instant,
         id: RequestId,
         status: u16,
         www_authenticate: &[String],
     ) -> (Verdict, Next) {
-        self.step(|st, sh, at| {
+        self.step_at(instant, |st, sh, at| {
             let lines: Vec<&str> = www_authenticate.iter().map(String::as_str).collect();
             let verdict = st.session.handle_resource_response(id, status, &lines, at);
-            sh.emit(Event::Response {
+            sh.emit(|| Event::Response {
                 at,
                 id,
                 status,
@@ -404,8 +485,9 @@ impl Shared {
 
     /// The session's state now.
     pub(crate) fn status(&self) -> Status {
-        let now = crate::now();
-        let st = self.lock();
+        let instant = std::time::Instant::now();
+        let mut st = self.lock();
+        let now = st.clock.at(instant);
         let tokens = st.session.tokens();
         Status {
             phase: st.session.phase(now),
@@ -432,7 +514,7 @@ impl Shared {
                 // Not a fetch this driver started: nothing to report.
                 return ((), None);
             };
-            sh.emit(Event::FetchDone {
+            sh.emit(|| Event::FetchDone {
                 at,
                 id,
                 purpose,
@@ -465,7 +547,7 @@ impl Shared {
 
     fn helper_done(&self, result: Result<Vec<u8>, HelperError>) {
         self.step(|st, sh, at| {
-            sh.emit(Event::HelperDone {
+            sh.emit(|| Event::HelperDone {
                 at,
                 error: result.as_ref().err().map(|e| e.to_string()),
             });
@@ -490,11 +572,11 @@ impl Shared {
             match result {
                 Ok(url) => {
                     let accepted = st.session.handle_redirect(&url, at).is_ok();
-                    sh.emit(Event::Redirect { at, accepted });
+                    sh.emit(|| Event::Redirect { at, accepted });
                 }
                 Err(e) => {
                     let reason = e.to_string();
-                    sh.emit(Event::AuthorizeFailed {
+                    sh.emit(|| Event::AuthorizeFailed {
                         at,
                         reason: reason.clone(),
                     });
@@ -545,8 +627,9 @@ impl State {
     /// Note a phase change (time alone moves Fresh → Expiring → Expired).
     fn observe_phase(&mut self, sh: &Shared, at: Timestamp) {
         let phase = self.session.phase(at);
+        self.phase_at = at;
         if phase != self.phase {
-            sh.emit(Event::Phase {
+            sh.emit(|| Event::Phase {
                 at,
                 from: self.phase,
                 to: phase,
@@ -580,7 +663,7 @@ impl State {
             Obtained::AuthorizationCode | Obtained::ClientCredentials => self.authorizations += 1,
             Obtained::Helper | Obtained::Host => {}
         }
-        sh.emit(Event::Credential {
+        sh.emit(|| Event::Credential {
             at,
             obtained,
             generation: self.session.tokens().map(|t| t.generation()),
@@ -614,12 +697,12 @@ impl State {
             match action {
                 Action::Send { id, generation } => {
                     let credentials = self.credentials(generation);
-                    sh.emit(Event::Send { at, id, generation });
+                    sh.emit(|| Event::Send { at, id, generation });
                     self.route(id, ToCall::Send(credentials), me, after);
                 }
                 Action::Fail { id, error, cause } => {
                     let detail = self.fail_detail(error, cause.as_deref());
-                    sh.emit(Event::Fail {
+                    sh.emit(|| Event::Fail {
                         at,
                         id,
                         error,
@@ -633,7 +716,7 @@ impl State {
                     request,
                 } => {
                     self.fetches.insert(id, purpose);
-                    sh.emit(Event::Fetch {
+                    sh.emit(|| Event::Fetch {
                         at,
                         id,
                         purpose,
@@ -649,11 +732,11 @@ impl State {
                     self.behind.push_back(Deferred::Persist(snapshot));
                 }
                 Action::Authorize { url } => {
-                    sh.emit(Event::Authorize { at });
+                    sh.emit(|| Event::Authorize { at });
                     self.job(Job::Authorize { url }, after);
                 }
                 Action::RunHelper => {
-                    sh.emit(Event::HelperRun { at });
+                    sh.emit(|| Event::HelperRun { at });
                     self.job(Job::RunHelper, after);
                 }
             }
@@ -709,16 +792,18 @@ async fn run_timer(shared: Arc<Shared>) {
         if shared.closed.load(Ordering::Acquire) {
             return;
         }
+        // The wait is measured on the session's own clock, so that `handle_timeout` after
+        // it sees the deadline reached.
         let deadline = {
+            let instant = std::time::Instant::now();
             let mut st = shared.lock();
             st.armed = st.session.poll_timeout();
-            st.armed
+            st.armed.map(|d| d.0.saturating_sub(st.clock.at(instant).0))
         };
         // A wake between here and the `select!` is kept as a permit: not lost.
         let woken = shared.timer.notified();
         match deadline {
-            Some(deadline) => {
-                let wait = deadline.0.saturating_sub(crate::now().0);
+            Some(wait) => {
                 tokio::select! {
                     _ = woken => {}
                     _ = tokio::time::sleep(Duration::from_millis(wait)) => {
@@ -758,7 +843,7 @@ async fn run_persister(shared: Arc<Shared>) {
                 );
                 drop(snapshot);
                 shared.step(|st, sh, at| {
-                    sh.emit(Event::Persist {
+                    sh.emit(|| Event::Persist {
                         at,
                         ok,
                         generation,

@@ -87,6 +87,7 @@
 
 mod authorize;
 mod client;
+mod deadline;
 mod driver;
 mod error;
 mod events;

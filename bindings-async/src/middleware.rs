@@ -6,7 +6,6 @@ use crate::error::Error;
 use async_trait::async_trait;
 use bearerflow::session::Verdict;
 use reqwest_middleware::{Middleware, Next};
-use tokio::time::Instant;
 
 /// Runs every request through a bearerflow [`Client`]'s session: waits for a credential,
 /// attaches its headers, reports the response (`401` → one retry with a new credential,
@@ -61,11 +60,15 @@ impl Middleware for BearerflowMiddleware {
                 .next()
                 .await
                 .map_err(reqwest_middleware::Error::middleware)?;
-            let started = Instant::now();
+            let started = call.released();
             let response = limits
-                .headers_by_deadline(call.url(), started, next.clone().run(request, extensions))
+                .headers_by_deadline(started, next.clone().run(request, extensions))
                 .await
-                .map_err(|e| reqwest_middleware::Error::middleware(Error::Limit(e)))??;
+                .map_err(|_| {
+                    reqwest_middleware::Error::middleware(Error::Limit(
+                        limits.headers_late(call.url()),
+                    ))
+                })??;
             match call
                 .report(&response)
                 .map_err(reqwest_middleware::Error::middleware)?

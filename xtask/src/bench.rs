@@ -11,6 +11,9 @@ use std::process::Command;
 
 pub fn run(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
+    if args.first().is_some_and(|a| a == "driver") {
+        return driver(quick);
+    }
     let mut cmd = Command::new("cargo");
     cmd.args([
         "bench",
@@ -36,7 +39,20 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| root().join("target"));
-    report(&target.join("criterion"))
+    report(&target.join("criterion"))?;
+    driver(quick)
+}
+
+/// The `driver` scenario: bare reqwest against bearerflow-async on one loopback server,
+/// interleaved in one run (`bindings-async/benches/driver.rs` prints the table).
+fn driver(quick: bool) -> Result<(), String> {
+    let mut cmd = Command::new("cargo");
+    cmd.args(["bench", "-p", "bearerflow-async", "--bench", "driver"]);
+    if quick {
+        cmd.env("BENCH_DRIVER_ROUNDS", "3")
+            .env("BENCH_DRIVER_SLICE_MS", "150");
+    }
+    crate::run(&mut cmd)
 }
 
 /// The median point estimate, in nanoseconds, of one criterion benchmark folder.
