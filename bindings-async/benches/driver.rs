@@ -11,11 +11,14 @@
 //! each round, so that whatever else the machine does falls on all of them alike.
 //!
 //! Throughput is requests completed over time spent; latencies are percentiles of
-//! every request's time from `send` to the last body byte. The machine is shared and
+//! every request's time from `send` to the last body byte. Each row prints the ratio of
+//! the variant's throughput to bare reqwest's over all rounds, and the median of the
+//! per-round ratios (each round's slices are next to each other in time, so that one
+//! is the least disturbed by load that comes and goes). The machine is shared and
 //! noisy: quote medians of several runs, never a single figure.
 //!
-//! Knobs (environment): `BENCH_DRIVER_ROUNDS` (default 7), `BENCH_DRIVER_SLICE_MS`
-//! (default 300), `BENCH_DRIVER_CONCURRENCY` (comma-separated, default `1,16,64,256`),
+//! Knobs (environment): `BENCH_DRIVER_ROUNDS` (default 15), `BENCH_DRIVER_SLICE_MS`
+//! (default 100), `BENCH_DRIVER_CONCURRENCY` (comma-separated, default `1,16,64,256`),
 //! `BENCH_DRIVER_WORKERS` (client runtime worker threads, default 2).
 
 use axum::http::{HeaderMap, StatusCode};
@@ -243,8 +246,8 @@ async fn clients(url: String) -> Clients {
 
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument is not used.
-    let rounds: usize = env_or("BENCH_DRIVER_ROUNDS", 7);
-    let slice = Duration::from_millis(env_or("BENCH_DRIVER_SLICE_MS", 300));
+    let rounds: usize = env_or("BENCH_DRIVER_ROUNDS", 15);
+    let slice = Duration::from_millis(env_or("BENCH_DRIVER_SLICE_MS", 100));
     let workers: usize = env_or("BENCH_DRIVER_WORKERS", 2);
     let levels: Vec<usize> = std::env::var("BENCH_DRIVER_CONCURRENCY")
         .ok()
