@@ -95,9 +95,10 @@ impl Credentials {
         let converted = headers
             .iter()
             .map(|h| {
-                let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| h.name.clone())?;
+                let name =
+                    HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| h.name.to_string())?;
                 let mut value = HeaderValue::from_bytes(h.value.expose().as_bytes())
-                    .map_err(|_| h.name.clone())?;
+                    .map_err(|_| h.name.to_string())?;
                 // Kept out of reqwest's and http's `Debug`.
                 value.set_sensitive(true);
                 Ok((name, value))

@@ -1,20 +1,49 @@
-//! A small MCP client over Streamable HTTP (MCP 2025-11-25, "Transports"), sending
-//! through a bearerflow [`Client`]: `initialize`, `tools/list`, `tools/call`.
+//! A small MCP client over Streamable HTTP, sending through a bearerflow [`Client`]:
+//! `tools/list`, `tools/call` and any other request, on either MCP wire.
 //!
 //! Every message is a `POST` of one JSON-RPC object with `Accept: application/json,
 //! text/event-stream`; the answer is either JSON or an SSE stream whose `message`
-//! events carry JSON-RPC messages. The `Mcp-Session-Id` from `initialize` and the
-//! negotiated `MCP-Protocol-Version` go on every later request.
+//! events carry JSON-RPC messages. What else goes on the request depends on the wire
+//! ([`wire`](self::Wire)):
+//!
+//! - **modern** (MCP 2026-07-28): stateless; `_meta` with the protocol version, client
+//!   capabilities and client info on every request, and the `MCP-Protocol-Version`,
+//!   `Mcp-Method`, `Mcp-Name` and `Mcp-Param-*` headers; `input_required` results are
+//!   answered through an [`InputHandler`] and the request retried (MRTR);
+//! - **legacy** (MCP 2025-11-25): `initialize`, then the `Mcp-Session-Id` it assigned
+//!   and the negotiated `MCP-Protocol-Version` on every later request.
+//!
+//! [`McpClient::connect`] picks the wire as 2026-07-28 "Versioning and Compatibility"
+//! says a client speaking both should ([`WireChoice::Auto`]): a modern `server/discover`
+//! first, a legacy `initialize` when the answer shows a legacy server. A request that
+//! bearerflow retries after a refresh is the same `reqwest::Request` again, so it keeps
+//! its body (with `_meta`) and every header.
 
 use crate::{Client, Error};
 use bearerflow::text::Sanitized;
+use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-/// The protocol revision this client asks for.
-pub const PROTOCOL_VERSION: &str = "2025-11-25";
+mod modern;
+mod mrtr;
+mod negotiate;
+pub(crate) mod wire;
+
+/// Re-exported for implementing [`InputHandler`] without a direct dependency.
+pub use async_trait::async_trait;
+pub use mrtr::{InputHandler, MAX_INPUT_ROUNDS};
+pub use negotiate::Connected;
+pub use wire::{
+    encode_header_value, ProtocolError, Wire, WireChoice, LEGACY_VERSIONS, MODERN_VERSION,
+    MODERN_VERSIONS,
+};
+
+/// The legacy protocol revision this client asks for in `initialize`.
+pub const PROTOCOL_VERSION: &str = LEGACY_VERSIONS[0];
 
 /// An MCP exchange failed.
 #[derive(Debug)]
@@ -41,6 +70,12 @@ pub enum McpError {
         /// The error message.
         message: String,
     },
+    /// A modern server refused the request with a protocol error (2026-07-28: wrong or
+    /// unsupported version, missing capability, headers not matching the body).
+    Protocol(ProtocolError),
+    /// The server needs input (MRTR: elicitation, sampling, roots) this client could not
+    /// give: no [`InputHandler`], or the handler declined. Says what and why.
+    InputRequired(String),
 }
 
 impl fmt::Display for McpError {
@@ -56,6 +91,10 @@ impl fmt::Display for McpError {
             McpError::Malformed(e) => write!(f, "unexpected response: {}", Sanitized::quoted(e)),
             McpError::Rpc { code, message } => {
                 write!(f, "JSON-RPC error {code}: {}", Sanitized::quoted(message))
+            }
+            McpError::Protocol(e) => write!(f, "{e}"),
+            McpError::InputRequired(why) => {
+                write!(f, "the server needs input: {}", Sanitized::quoted(why))
             }
         }
     }
@@ -80,15 +119,36 @@ impl McpError {
     }
 }
 
-/// An MCP client session over one bearerflow [`Client`]. Share it behind an `Arc` to
-/// make concurrent calls.
-#[derive(Debug)]
+/// An MCP client over one bearerflow [`Client`]. Share it behind an `Arc` to make
+/// concurrent calls.
 pub struct McpClient {
     client: Client,
     url: String,
     session_id: Mutex<Option<String>>,
     protocol_version: Mutex<Option<String>>,
     next_id: AtomicU64,
+    choice: WireChoice,
+    wire: Mutex<Option<Wire>>,
+    /// Held while the wire is being chosen, so concurrent first calls connect once.
+    connecting: tokio::sync::Mutex<()>,
+    client_info: Value,
+    input: Option<Arc<dyn InputHandler>>,
+    /// The `x-mcp-header` annotations of each tool from the last `tools/list`.
+    tool_headers: Mutex<HashMap<String, Vec<wire::ParamHeader>>>,
+    /// Tools the last `tools/list` listed with invalid annotations, and why.
+    rejected_tools: Mutex<Vec<(String, String)>>,
+}
+
+impl fmt::Debug for McpClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("McpClient")
+            .field("url", &self.url)
+            .field("choice", &self.choice)
+            .field("wire", &self.wire())
+            .field("protocol_version", &self.protocol_version())
+            .field("has_input_handler", &self.input.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 fn lock<T: Clone>(m: &Mutex<T>) -> T {
@@ -162,67 +222,137 @@ impl McpClient {
             session_id: Mutex::new(None),
             protocol_version: Mutex::new(None),
             next_id: AtomicU64::new(1),
+            choice: WireChoice::Auto,
+            wire: Mutex::new(None),
+            connecting: tokio::sync::Mutex::new(()),
+            client_info: json!({"name": "bearerflow", "version": env!("CARGO_PKG_VERSION")}),
+            input: None,
+            tool_headers: Mutex::new(HashMap::new()),
+            rejected_tools: Mutex::new(Vec::new()),
         }
     }
 
-    /// The `Mcp-Session-Id` the server assigned, once initialized.
+    /// Which wire to speak (default [`WireChoice::Auto`]).
+    pub fn with_wire(mut self, choice: WireChoice) -> McpClient {
+        self.choice = choice;
+        self
+    }
+
+    /// Answer the input requests of modern servers (MRTR) with `handler`, and declare
+    /// its capabilities. Without one, a request the server answers with
+    /// `input_required` fails with [`McpError::InputRequired`].
+    pub fn with_input_handler(mut self, handler: impl InputHandler) -> McpClient {
+        self.input = Some(Arc::new(handler));
+        self
+    }
+
+    /// The `clientInfo` sent to the server (default `bearerflow` and this crate's
+    /// version).
+    pub fn with_client_info(mut self, name: &str, version: &str) -> McpClient {
+        self.client_info = json!({"name": name, "version": version});
+        self
+    }
+
+    /// The wire in use, once chosen (by [`McpClient::connect`] or the first request).
+    pub fn wire(&self) -> Option<Wire> {
+        lock(&self.wire)
+    }
+
+    /// Tools the last `tools/list` left out because their `x-mcp-header` annotations
+    /// are invalid (2026-07-28 Streamable HTTP: the client MUST exclude them), with
+    /// the reason for each.
+    pub fn rejected_tools(&self) -> Vec<(String, String)> {
+        lock(&self.rejected_tools)
+    }
+
+    /// The capabilities this client declares.
+    fn capabilities(&self) -> Value {
+        match &self.input {
+            Some(h) => match h.capabilities() {
+                Value::Object(m) => Value::Object(m),
+                _ => json!({}),
+            },
+            None => json!({}),
+        }
+    }
+
+    /// The `Mcp-Session-Id` the server assigned, once initialized (legacy wire).
     pub fn session_id(&self) -> Option<String> {
         lock(&self.session_id)
     }
 
-    /// The negotiated protocol version, once initialized.
+    /// The protocol version in use, once connected.
     pub fn protocol_version(&self) -> Option<String> {
         lock(&self.protocol_version)
     }
 
-    fn post(&self, message: &Value) -> Result<reqwest::Request, McpError> {
-        let mut b = self
-            .client
+    fn post(&self, message: &Value, headers: HeaderMap) -> Result<reqwest::Request, McpError> {
+        self.client
             .post(self.url.as_str())
             .header(
                 reqwest::header::ACCEPT,
                 "application/json, text/event-stream",
             )
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(message.to_string());
-        if let Some(sid) = self.session_id() {
-            b = b.header("Mcp-Session-Id", sid);
-        }
-        if let Some(v) = self.protocol_version() {
-            b = b.header("MCP-Protocol-Version", v);
-        }
-        b.build().map_err(|e| McpError::Transport(Error::Http(e)))
+            .headers(headers)
+            .body(message.to_string())
+            .build()
+            .map_err(|e| McpError::Transport(Error::Http(e)))
     }
 
     /// Send a request and return its `result` (a JSON-RPC error is [`McpError::Rpc`]).
+    /// Connects first ([`McpClient::connect`]) if no wire is chosen yet. On the modern
+    /// wire an `input_required` result is answered and the request retried (MRTR).
     pub async fn request(&self, method: &str, params: Value) -> Result<Value, McpError> {
-        self.exchange(method, params).await.map(|(v, _)| v)
+        match self.ensure_wire().await? {
+            Wire::Legacy => self
+                .exchange(method, params, self.legacy_headers())
+                .await
+                .map(|(v, _)| v),
+            Wire::Modern => self.request_modern(method, params).await,
+        }
     }
 
     async fn exchange(
         &self,
         method: &str,
         params: Value,
+        headers: HeaderMap,
     ) -> Result<(Value, reqwest::header::HeaderMap), McpError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         let response = self
             .client
-            .send(self.post(&message)?)
+            .send(self.post(&message, headers)?)
             .await
             .map_err(McpError::Transport)?;
         let headers = response.headers().clone();
-        // Within the response's limits, event by event for SSE, credentials redacted.
+        // Within the response's limits, event by event for SSE, credentials redacted;
+        // a modern protocol error (2026-07-28) comes back typed.
         let message = crate::reply::answer(response, id).await?;
         Ok((result_of(message)?, headers))
     }
 
     /// Send a notification (no answer expected; the server says `202`).
     pub async fn notify(&self, method: &str, params: Value) -> Result<(), McpError> {
+        let headers = match self.wire() {
+            Some(Wire::Modern) => {
+                let version = self
+                    .protocol_version()
+                    .unwrap_or_else(|| MODERN_VERSION.to_string());
+                wire::modern_headers(&version, method, &params, &[]).map_err(|e| {
+                    McpError::Malformed(format!(
+                        "the {} header cannot carry the request's value",
+                        e.0
+                    ))
+                })?
+            }
+            _ => self.legacy_headers(),
+        };
         let message = json!({"jsonrpc": "2.0", "method": method, "params": params});
         let response = self
             .client
-            .send(self.post(&message)?)
+            .send(self.post(&message, headers)?)
             .await
             .map_err(McpError::Transport)?;
         if !response.status().is_success() {
@@ -231,32 +361,24 @@ impl McpClient {
         Ok(())
     }
 
-    /// `initialize` (MCP "Lifecycle"), keeping the session id and protocol version, then
-    /// `notifications/initialized`. Returns the server's `InitializeResult`.
+    /// The legacy wire's `initialize` handshake (MCP 2025-11-25 "Lifecycle"), whatever
+    /// the [`WireChoice`]: keeps the session id and protocol version, sends
+    /// `notifications/initialized`, and returns the server's `InitializeResult`.
     pub async fn initialize(&self) -> Result<Value, McpError> {
-        let params = json!({
-            "protocolVersion": PROTOCOL_VERSION,
-            "capabilities": {},
-            "clientInfo": {"name": "bearerflow", "version": env!("CARGO_PKG_VERSION")},
-        });
-        let (result, headers) = self.exchange("initialize", params).await?;
-        let sid = headers
-            .get("mcp-session-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        set(&self.session_id, sid);
-        let version = result
-            .get("protocolVersion")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        set(&self.protocol_version, version);
-        self.notify("notifications/initialized", json!({})).await?;
-        Ok(result)
+        let _guard = self.connecting.lock().await;
+        self.handshake(None).await.map(|c| c.result)
     }
 
-    /// `tools/list`: the server's `ListToolsResult` (`{"tools": [...]}`).
+    /// `tools/list`: the server's `ListToolsResult` (`{"tools": [...]}`). On the modern
+    /// wire, tools whose `x-mcp-header` annotations are invalid are left out (see
+    /// [`McpClient::rejected_tools`]) and the others' annotations are remembered, so
+    /// [`McpClient::call_tool`] mirrors those parameters into `Mcp-Param-*` headers.
     pub async fn list_tools(&self) -> Result<Value, McpError> {
-        self.request("tools/list", json!({})).await
+        let result = self.request("tools/list", json!({})).await?;
+        Ok(match self.wire() {
+            Some(Wire::Modern) => self.keep_tools(result),
+            _ => result,
+        })
     }
 
     /// `tools/call` of `name` with `arguments`: the `CallToolResult`. A tool-level

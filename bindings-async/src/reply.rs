@@ -57,6 +57,14 @@ pub(crate) async fn status_error(mut response: reqwest::Response) -> McpError {
     let parsed = complete
         .then(|| serde_json::from_slice::<Value>(&head).ok())
         .flatten();
+    if let Some(e) = parsed
+        .as_ref()
+        .and_then(|v| crate::mcp::wire::protocol_error(status, &v.to_string()))
+    {
+        // A 2026-07-28 protocol error (unsupported version, a missing header): typed, so
+        // the wire negotiation can act on it.
+        return McpError::Protocol(e);
+    }
     let text = match parsed {
         Some(mut v) => {
             sent.redact_json(&mut v);

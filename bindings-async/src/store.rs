@@ -269,8 +269,11 @@ mod tests {
 
     fn snapshot(access: &str) -> Snapshot {
         Snapshot {
+            revision: 0,
+            client_issuer: None,
             version: SNAPSHOT_VERSION,
             tokens: Some(StoredTokens {
+                issuer: None,
                 access_token: access.into(),
                 refresh_token: Some("rt-secret".into()),
                 received_at: 1,

@@ -1,7 +1,8 @@
 //! No tokens at all: the first request is answered 401, the session discovers the
 //! authorization server (RFC 9728, RFC 8414), registers (RFC 7591), authorizes with PKCE
-//! (headless, the testbed auto-approves) and exchanges the code; then `initialize`,
-//! `tools/list` and `tools/call` go through over real HTTP.
+//! (headless, the testbed auto-approves) and exchanges the code; then the MCP client
+//! connects (`server/discover` or `initialize`, per the run's wire), and `tools/list`
+//! and `tools/call` go through over real HTTP.
 
 mod common;
 
@@ -24,9 +25,15 @@ async fn first_contact_runs_the_whole_flow_then_mcp_works() {
     let mut events = client.subscribe();
 
     let mcp = bearerflow_async::mcp::McpClient::new(client.clone(), tb.mcp_url());
-    let init = mcp.initialize().await.unwrap();
-    assert_eq!(init["serverInfo"]["name"], "bearerflow-testbed");
-    assert!(mcp.session_id().is_some());
+    let connected = mcp.connect().await.unwrap();
+    assert_eq!(connected.server_name(), Some("bearerflow-testbed"));
+    let legacy = common::expected_wire() == bearerflow_async::mcp::Wire::Legacy;
+    assert_eq!(connected.wire, common::expected_wire());
+    assert_eq!(
+        mcp.session_id().is_some(),
+        legacy,
+        "sessions only on legacy"
+    );
     let tools = mcp.list_tools().await.unwrap();
     let names: Vec<&str> = tools["tools"]
         .as_array()
@@ -52,7 +59,9 @@ async fn first_contact_runs_the_whole_flow_then_mcp_works() {
     assert_eq!(c.authorizations, 1);
     assert_eq!(c.token_authorization_code, 1);
     assert_eq!(c.token_refresh, 0);
-    assert_eq!(c.initializations, 1);
+    assert_eq!(c.initializations, u64::from(legacy));
+    assert_eq!(c.discovers, u64::from(!legacy));
+    assert_eq!(c.wire_rejections, 0);
     assert_eq!(c.tool_calls, 1);
 
     let status = client.status().await.unwrap();

@@ -29,8 +29,11 @@ async fn client(server: &Hostile) -> Client {
     };
     Client::builder(config)
         .store(MemoryStore::with(Snapshot {
+            revision: 0,
+            client_issuer: None,
             version: SNAPSHOT_VERSION,
             tokens: Some(StoredTokens {
+                issuer: None,
                 access_token: TOKEN.into(),
                 refresh_token: None,
                 received_at: now,
@@ -178,7 +181,6 @@ async fn the_middleware_holds_the_same_limits() {
         },
     });
     let client = client(&server).await;
-    bearerflow_async::install_crypto_provider();
     let http = reqwest_middleware::ClientBuilder::new(
         reqwest::Client::builder()
             .redirect(bearerflow_async::resource_redirect_policy())

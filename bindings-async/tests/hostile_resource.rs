@@ -36,8 +36,11 @@ fn policy() -> Policy {
 async fn client(server: &Hostile, policy: Policy) -> Client {
     let now = bearerflow_async::now().0;
     let snapshot = Snapshot {
+        revision: 0,
+        client_issuer: None,
         version: SNAPSHOT_VERSION,
         tokens: Some(StoredTokens {
+            issuer: None,
             access_token: TOKEN.into(),
             refresh_token: None,
             received_at: now,

@@ -211,14 +211,15 @@ async fn tokens_handed_over_on_the_callers_task_are_stored_before_any_request_us
             scope: None,
             generation: 1,
             refresh_at: None,
+            issuer: None,
         }),
         client: Some(ClientRegistration::public("c1")),
         server: Some(StoredServer {
             issuer: base.clone(),
             token_endpoint: format!("{base}/token"),
-            authorization_endpoint: None,
-            registration_endpoint: None,
+            ..StoredServer::default()
         }),
+        ..Snapshot::default()
     };
     let store = Arc::new(GatedStore {
         entered: tokio::sync::Notify::new(),

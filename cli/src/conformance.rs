@@ -9,17 +9,25 @@
 //! What this command does is an ordinary bearerflow host: it maps the context to a
 //! [`Config`], builds a `bearerflow_async::Client` with the [`HeadlessFollow`]
 //! authorizer (the runner's authorization endpoint redirects at once, with no user),
-//! and runs `initialize`, `tools/list` and, when the server lists a tool, `tools/call`
-//! of the first one with arguments made from its input schema. Every authorization
-//! decision is the library's; nothing here knows what a scenario checks.
+//! connects with [`McpClient::connect`] (the wire as `--wire` says, by default the
+//! 2026-07-28 negotiation: modern first, legacy `initialize` for a legacy server), lists
+//! the tools and calls them: the calls the context's `toolCalls` names (name and
+//! arguments), or else every listed tool with arguments made from its input schema.
+//! Input a modern server asks for in the middle of a call (MRTR) is answered by a
+//! headless host: elicitations accepted with values made from the requested schema, no
+//! roots, no sampling. Every authorization and wire decision is the library's; nothing
+//! here knows what a scenario checks.
 //!
-//! Exit status: 0 when every step succeeded, 1 when one failed (the message says which
-//! and why), 2 for bad usage or context.
+//! Exit status: 0 when every exchange completed, 1 when one could not (connecting,
+//! listing, or a call that failed in transport, authorization or protocol; the message
+//! says which and why), 2 for bad usage or context. A tool the server runs and reports
+//! as failed (a JSON-RPC error or `isError`) is the server's answer, printed but not an
+//! exit-1 failure: the client calls tools it knows nothing about.
 
 use bearerflow::oauth::{ClientAuthMethod, ClientRegistration};
 use bearerflow::secret::Secret;
 use bearerflow::session::{Config, Grant, OAuthConfig};
-use bearerflow_async::mcp::McpClient;
+use bearerflow_async::mcp::{InputHandler, McpClient, McpError, WireChoice};
 use bearerflow_async::{Client, HeadlessFollow};
 use serde_json::{json, Map, Value};
 use std::process::ExitCode;
@@ -34,18 +42,31 @@ pub const REDIRECT_URI: &str = "http://127.0.0.1:33418/callback";
 /// The runner kills the client after 30 s; give up a little before, with a message.
 const OVERALL_TIMEOUT: Duration = Duration::from_secs(25);
 
-const USAGE: &str = "usage: bearerflow conformance-client [--verbose] <server-url>
+const USAGE: &str =
+    "usage: bearerflow conformance-client [--verbose] [--wire auto|modern|legacy] <server-url>
+  --wire                        which MCP wire (default auto: 2026-07-28 stateless, falling
+                                back to the 2025-11-25 initialize handshake for legacy servers)
   env MCP_CONFORMANCE_SCENARIO  the scenario name (set by the conformance runner)
   env MCP_CONFORMANCE_CONTEXT   JSON: client_id, client_secret (pre-registered or client
-                                credentials), client_id_metadata_url (optional)";
+                                credentials), client_id_metadata_url (optional),
+                                toolCalls (optional: [{name, arguments}] to call)";
 
 /// Entry point for `bearerflow conformance-client ARGS...`.
 pub fn run(args: &[String]) -> ExitCode {
     let mut verbose = false;
     let mut url = None;
-    for a in args {
+    let mut wire = WireChoice::Auto;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
         match a.as_str() {
             "--verbose" | "-v" => verbose = true,
+            "--wire" => match it.next().and_then(|w| WireChoice::parse(w)) {
+                Some(w) => wire = w,
+                None => {
+                    eprintln!("conformance-client: --wire needs auto, modern or legacy\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -70,6 +91,13 @@ pub fn run(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let tool_calls = match tool_calls(context.as_deref()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("conformance-client: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let config = Config::oauth(url.clone(), oauth);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -82,7 +110,8 @@ pub fn run(args: &[String]) -> ExitCode {
         }
     };
     let outcome = runtime.block_on(async {
-        match tokio::time::timeout(OVERALL_TIMEOUT, session(config, &url, verbose)).await {
+        let run = session(config, &url, wire, tool_calls, verbose);
+        match tokio::time::timeout(OVERALL_TIMEOUT, run).await {
             Ok(r) => r,
             Err(_) => Err(format!(
                 "gave up after {}s without finishing",
@@ -179,8 +208,104 @@ pub fn oauth_config(scenario: &str, context: Option<&str>) -> Result<OAuthConfig
     })
 }
 
-/// `initialize`, `tools/list`, and `tools/call` of the first tool, through bearerflow.
-async fn session(config: Config, url: &str, verbose: bool) -> Result<String, String> {
+/// The calls the context asks for (`toolCalls: [{name, arguments}]`), if it names any.
+pub fn tool_calls(context: Option<&str>) -> Result<Option<Vec<(String, Value)>>, String> {
+    let Some(text) = context.map(str::trim).filter(|c| !c.is_empty()) else {
+        return Ok(None);
+    };
+    let Ok(Value::Object(ctx)) = serde_json::from_str::<Value>(text) else {
+        // oauth_config reports a context that is not a JSON object.
+        return Ok(None);
+    };
+    let Some(calls) = ctx.get("toolCalls") else {
+        return Ok(None);
+    };
+    let Value::Array(calls) = calls else {
+        return Err("MCP_CONFORMANCE_CONTEXT: toolCalls is not an array".into());
+    };
+    calls
+        .iter()
+        .map(
+            |c| match (c.get("name").and_then(Value::as_str), c.get("arguments")) {
+                (Some(name), args) => {
+                    Ok((name.to_string(), args.cloned().unwrap_or_else(|| json!({}))))
+                }
+                (None, _) => Err("MCP_CONFORMANCE_CONTEXT: a toolCalls entry has no name".into()),
+            },
+        )
+        .collect::<Result<Vec<_>, String>>()
+        .map(Some)
+}
+
+/// A host with no user: accepts every elicitation with values made from the requested
+/// schema (defaults first), offers no roots, and cannot sample.
+#[derive(Debug)]
+pub struct HeadlessInput;
+
+#[bearerflow_async::mcp::async_trait]
+impl InputHandler for HeadlessInput {
+    fn capabilities(&self) -> Value {
+        json!({"elicitation": {}, "roots": {}})
+    }
+
+    async fn answer(&self, method: &str, params: &Value) -> Result<Value, String> {
+        match method {
+            "elicitation/create" => Ok(json!({
+                "action": "accept",
+                "content": elicitation_content(params.get("requestedSchema")),
+            })),
+            "roots/list" => Ok(json!({"roots": []})),
+            other => Err(format!("this headless client cannot answer {other}")),
+        }
+    }
+}
+
+/// Content for an elicitation form: each property's `default`, else a value of its
+/// type (as [`arguments_for`] makes them), for every property, required or not.
+pub fn elicitation_content(schema: Option<&Value>) -> Value {
+    let mut content = Map::new();
+    let Some(props) = schema
+        .and_then(|s| s.get("properties"))
+        .and_then(Value::as_object)
+    else {
+        return Value::Object(content);
+    };
+    let mut n = 2;
+    for (name, prop) in props {
+        let value = match prop.get("default") {
+            Some(d) => d.clone(),
+            None => value_of_type(
+                prop.get("type").and_then(Value::as_str).unwrap_or("string"),
+                &mut n,
+            ),
+        };
+        content.insert(name.clone(), value);
+    }
+    Value::Object(content)
+}
+
+fn value_of_type(kind: &str, n: &mut i64) -> Value {
+    match kind {
+        "number" | "integer" => {
+            *n += 1;
+            json!(*n - 1)
+        }
+        "boolean" => json!(true),
+        "array" => json!([]),
+        "object" => json!({}),
+        "null" => Value::Null,
+        _ => json!("test"),
+    }
+}
+
+/// Connect, `tools/list`, and the tool calls, through bearerflow.
+async fn session(
+    config: Config,
+    url: &str,
+    wire: WireChoice,
+    tool_calls: Option<Vec<(String, Value)>>,
+    verbose: bool,
+) -> Result<String, String> {
     let authorizer =
         HeadlessFollow::with_policy(&config.policy).map_err(|e| format!("authorizer: {e}"))?;
     let client = Client::builder(config)
@@ -196,58 +321,93 @@ async fn session(config: Config, url: &str, verbose: bool) -> Result<String, Str
             }
         });
     }
-    let mcp = McpClient::new(client, url);
-    let init = mcp
-        .initialize()
+    let mcp = McpClient::new(client, url)
+        .with_wire(wire)
+        .with_client_info("bearerflow-conformance-client", env!("CARGO_PKG_VERSION"))
+        .with_input_handler(HeadlessInput);
+    let connected = mcp
+        .connect()
         .await
-        .map_err(|e| format!("initialize failed: {e}"))?;
-    let server = init
-        .pointer("/serverInfo/name")
-        .and_then(Value::as_str)
-        .unwrap_or("?")
-        .to_string();
-    eprintln!("initialize: ok (server {})", crate::safe::text(&server));
+        .map_err(|e| format!("connect failed ({} wire): {e}", wire.as_str()))?;
+    let server = connected.server_name().unwrap_or("?").to_string();
+    eprintln!(
+        "connect: ok ({} wire, protocol {}, server {})",
+        connected.wire,
+        crate::safe::text(&connected.protocol_version),
+        crate::safe::text(&server)
+    );
     let tools = mcp
         .list_tools()
         .await
         .map_err(|e| format!("tools/list failed: {e}"))?;
-    let names: Vec<&str> = tools
+    let listed: Vec<Value> = tools
         .get("tools")
         .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|t| t.get("name").and_then(Value::as_str))
-                .collect()
-        })
+        .cloned()
         .unwrap_or_default();
+    let names: Vec<&str> = listed
+        .iter()
+        .filter_map(|t| t.get("name").and_then(Value::as_str))
+        .collect();
     eprintln!(
         "tools/list: ok ({} tools: {})",
         names.len(),
         crate::safe::line(&names.join(", "))
     );
-    let mut called = Value::Null;
-    if let Some(tool) = tools
-        .get("tools")
-        .and_then(Value::as_array)
-        .and_then(|a| a.first())
-    {
-        let name = tool.get("name").and_then(Value::as_str).unwrap_or("");
-        let args = arguments_for(tool.get("inputSchema"));
-        let result = mcp
-            .call_tool(name, args.clone())
-            .await
-            .map_err(|e| format!("tools/call {name} failed: {e}"))?;
-        if result.get("isError").and_then(Value::as_bool) == Some(true) {
-            return Err(format!(
-                "tools/call {name} returned an error result: {result}"
-            ));
-        }
-        eprintln!("tools/call {}: ok", crate::safe::text(name));
-        called = json!({"name": name, "arguments": args});
+    let rejected = mcp.rejected_tools();
+    for (tool, why) in &rejected {
+        eprintln!(
+            "tools/list: left out {}: {}",
+            crate::safe::text(tool),
+            crate::safe::text(why)
+        );
     }
-    Ok(crate::safe::json(
-        &json!({"ok": true, "server": server, "tools": names, "called": called}),
-    ))
+    let calls: Vec<(String, Value)> = match tool_calls {
+        Some(calls) => calls,
+        None => listed
+            .iter()
+            .filter_map(|t| {
+                let name = t.get("name").and_then(Value::as_str)?;
+                Some((name.to_string(), arguments_for(t.get("inputSchema"))))
+            })
+            .collect(),
+    };
+    let mut called = Vec::new();
+    for (name, args) in calls {
+        let outcome = match mcp.call_tool(&name, args.clone()).await {
+            Ok(result) if result.get("isError").and_then(Value::as_bool) == Some(true) => {
+                eprintln!(
+                    "tools/call {}: the tool reported an error: {}",
+                    crate::safe::text(&name),
+                    crate::safe::text(&result.to_string())
+                );
+                "tool_error"
+            }
+            Ok(_) => {
+                eprintln!("tools/call {}: ok", crate::safe::text(&name));
+                "ok"
+            }
+            Err(McpError::Rpc { code, message }) => {
+                eprintln!(
+                    "tools/call {}: the server refused it: JSON-RPC error {code}: {}",
+                    crate::safe::text(&name),
+                    crate::safe::text(&message)
+                );
+                "refused"
+            }
+            Err(e) => return Err(format!("tools/call {name} failed: {e}")),
+        };
+        called.push(json!({"name": name, "arguments": args, "outcome": outcome}));
+    }
+    Ok(crate::safe::json(&json!({
+        "ok": true,
+        "wire": connected.wire.as_str(),
+        "protocol_version": connected.protocol_version,
+        "server": server,
+        "tools": names,
+        "left_out": rejected.iter().map(|(t, _)| t).collect::<Vec<_>>(),
+        "called": called,
+    })))
 }
 
 /// Arguments for a tool from its JSON Schema: every required property gets a simple
@@ -364,6 +524,35 @@ mod tests {
             o.client_id_metadata_url.as_deref(),
             Some("https://app.example/cimd.json")
         );
+    }
+
+    #[test]
+    fn tool_calls_from_context() {
+        assert_eq!(tool_calls(None).unwrap(), None);
+        assert_eq!(tool_calls(Some(r#"{"client_id":"x"}"#)).unwrap(), None);
+        let calls = tool_calls(Some(
+            r#"{"toolCalls":[{"name":"a","arguments":{"x":null,"y":"é"}},{"name":"b"}]}"#,
+        ))
+        .unwrap()
+        .unwrap();
+        assert_eq!(calls[0], ("a".to_string(), json!({"x": null, "y": "é"})));
+        assert_eq!(calls[1], ("b".to_string(), json!({})));
+        assert!(tool_calls(Some(r#"{"toolCalls":{}}"#)).is_err());
+        assert!(tool_calls(Some(r#"{"toolCalls":[{"arguments":{}}]}"#)).is_err());
+    }
+
+    #[test]
+    fn elicitations_are_filled_from_the_schema() {
+        let schema = json!({"type": "object", "properties": {
+            "confirmed": {"type": "boolean"},
+            "name": {"type": "string", "default": "John"},
+            "age": {"type": "integer"},
+        }});
+        assert_eq!(
+            elicitation_content(Some(&schema)),
+            json!({"confirmed": true, "name": "John", "age": 2})
+        );
+        assert_eq!(elicitation_content(None), json!({}));
     }
 
     #[test]

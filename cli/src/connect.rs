@@ -5,11 +5,14 @@
 //! request; the URL is printed (and opened with `--open`), and the browser's redirect is
 //! captured on a 127.0.0.1 listener (RFC 8252 §7.3). The tokens are stored in the
 //! user's config directory, one file per server origin, so the next run needs no
-//! browser. Then `initialize`, `tools/list`, and with `--call` one `tools/call`.
+//! browser. Then the MCP client connects (`--wire`: by default the MCP 2026-07-28
+//! negotiation, `server/discover` on the stateless wire with a fallback to the
+//! 2025-11-25 `initialize` handshake for legacy servers), lists the tools, and with
+//! `--call` calls one.
 
 use crate::safe;
 use bearerflow::session::{Config, OAuthConfig};
-use bearerflow_async::mcp::{McpClient, McpError};
+use bearerflow_async::mcp::{McpClient, McpError, WireChoice};
 use bearerflow_async::{Client, Event, HeadlessFollow, JsonFileStore, LoopbackBrowser};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -25,8 +28,10 @@ const USAGE: &str = "usage: bearerflow connect URL [OPTIONS]
                       free port)
   --store PATH        where to keep the tokens (default: $XDG_CONFIG_HOME/bearerflow/
                       or ~/.config/bearerflow/, one file per server origin)
-  --json              end with one JSON line: server, tools, result, store (or, on
-                      failure, one JSON line with ok: false and error: code, message)
+  --wire W            auto (default: 2026-07-28 stateless, falling back to the
+                      2025-11-25 initialize handshake), modern or legacy
+  --json              end with one JSON line: server, wire, tools, result, store (or,
+                      on failure, one JSON line with ok: false and error: code, message)
 
 Everything a server says (names, descriptions, error messages) is printed with
 control characters escaped (as \\u{1b}) and cut to a few hundred bytes.";
@@ -40,6 +45,7 @@ struct Options {
     open: bool,
     port: Option<u16>,
     store: Option<PathBuf>,
+    wire: WireChoice,
     json: bool,
 }
 
@@ -73,6 +79,11 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
                 );
             }
             "--store" => o.store = Some(PathBuf::from(value("--store")?)),
+            "--wire" => {
+                let v = value("--wire")?;
+                o.wire = WireChoice::parse(&v)
+                    .ok_or_else(|| format!("--wire: expected auto, modern or legacy, got {v:?}"))?;
+            }
             "--json" => o.json = true,
             other if other.starts_with("--") => return Err(format!("unknown option {other:?}")),
             url if o.url.is_empty() => o.url = url.to_string(),
@@ -243,21 +254,27 @@ async fn connect(o: &Options) -> Result<ExitCode, Failure> {
         .await
         .map_err(|e| e.to_string())?;
     let mut events = client.subscribe();
-    let mcp = McpClient::new(client.clone(), o.url.clone());
-    let init = mcp
-        .initialize()
-        .await
-        .map_err(|e| failure("initialize", &e, &mut events))?;
+    let mcp = McpClient::new(client.clone(), o.url.clone()).with_wire(o.wire);
+    let connected = mcp.connect().await.map_err(|e| {
+        failure(
+            &format!("connect ({} wire)", o.wire.as_str()),
+            &e,
+            &mut events,
+        )
+    })?;
+    let info = connected.server_info.clone().unwrap_or(Value::Null);
     let server = json!({
-        "name": init["serverInfo"]["name"],
-        "version": init["serverInfo"]["version"],
-        "protocolVersion": init["protocolVersion"],
+        "name": info["name"],
+        "version": info["version"],
+        "protocolVersion": connected.protocol_version,
     });
     println!(
-        "connected to {} {} (MCP {}) at {}",
-        safe::text(init["serverInfo"]["name"].as_str().unwrap_or("?")),
-        safe::text(init["serverInfo"]["version"].as_str().unwrap_or("")),
-        safe::text(init["protocolVersion"].as_str().unwrap_or("?")),
+        "connected to {} {} (MCP {}, {} wire: {}) at {}",
+        safe::text(info["name"].as_str().unwrap_or("?")),
+        safe::text(info["version"].as_str().unwrap_or("")),
+        safe::text(&connected.protocol_version),
+        connected.wire,
+        connected.wire.describe(),
         safe::text(&o.url)
     );
     let tools = mcp
@@ -272,6 +289,9 @@ async fn connect(o: &Options) -> Result<ExitCode, Failure> {
             safe::text(t["name"].as_str().unwrap_or("?")),
             safe::text(t["description"].as_str().unwrap_or(""))
         );
+    }
+    for (name, why) in mcp.rejected_tools() {
+        println!("  (left out {}: {})", safe::text(&name), safe::text(&why));
     }
     let mut code = ExitCode::SUCCESS;
     let mut result = Value::Null;
@@ -301,6 +321,7 @@ async fn connect(o: &Options) -> Result<ExitCode, Failure> {
             safe::json(&json!({
                 "ok": true,
                 "server": server,
+                "wire": connected.wire.as_str(),
                 "tools": names,
                 "result": result,
                 "store": store_path.display().to_string(),

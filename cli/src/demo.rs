@@ -2,17 +2,19 @@
 //!
 //! Starts the loopback testbed (short-lived tokens, rotation), connects to it as an MCP
 //! client the way a real one must (tokenless request → 401 → RFC 9728 / RFC 8414
-//! discovery → RFC 7591 registration → PKCE authorization, followed headlessly →
-//! `initialize` → `tools/list`), then makes tool calls for a while: a burst of
+//! discovery → RFC 7591 registration → PKCE authorization, followed headlessly → the
+//! MCP wire negotiated as 2026-07-28 says (`server/discover` on the stateless wire, or
+//! `initialize` when the server is legacy; `--wire`, `--server-wires`) → `tools/list`),
+//! then makes tool calls for a while: a burst of
 //! concurrent calls right after the first token expired, then a steady stream. It prints
 //! the timeline the session went through and a summary; with `--json` the last line is
 //! one JSON object. Exit status 0 only when no call failed.
 
 use bearerflow::session::{Config, FetchPurpose, OAuthConfig, Verdict};
 use bearerflow::token::Phase;
-use bearerflow_async::mcp::{McpClient, McpError};
+use bearerflow_async::mcp::{McpClient, McpError, WireChoice};
 use bearerflow_async::{Client, Event, HeadlessFollow, MemoryStore};
-use bearerflow_testbed::Testbed;
+use bearerflow_testbed::{Testbed, Wires};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -28,8 +30,12 @@ const USAGE: &str = "usage: bearerflow demo [OPTIONS]
   --fail-refresh N    the next N token requests after connecting answer 500
   --invalid-grant     the first refresh is refused with invalid_grant (the demo
                       re-authorizes headlessly)
+  --wire W            the client's MCP wire: auto (default; 2026-07-28 stateless,
+                      falling back to the 2025-11-25 initialize handshake), modern
+                      or legacy
+  --server-wires W    what the testbed speaks: both (default), modern or legacy
   --json              end with one JSON line: calls_ok, calls_failed, refreshes,
-                      expiries, unauthorized_seen, ...";
+                      expiries, unauthorized_seen, wire, ...";
 
 /// Where the (headless) authorization comes back to; never contacted.
 const REDIRECT_URI: &str = "http://127.0.0.1:8976/callback";
@@ -45,6 +51,8 @@ struct Options {
     rotate: bool,
     fail_refresh: u32,
     invalid_grant: bool,
+    wire: WireChoice,
+    server_wires: Wires,
     json: bool,
 }
 
@@ -58,6 +66,8 @@ impl Default for Options {
             rotate: true,
             fail_refresh: 0,
             invalid_grant: false,
+            wire: WireChoice::Auto,
+            server_wires: Wires::Both,
             json: false,
         }
     }
@@ -93,6 +103,17 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
             }
             "--no-rotate" => o.rotate = false,
             "--invalid-grant" => o.invalid_grant = true,
+            "--wire" => {
+                let v = value("--wire")?;
+                o.wire = WireChoice::parse(&v)
+                    .ok_or_else(|| format!("--wire: expected auto, modern or legacy, got {v:?}"))?;
+            }
+            "--server-wires" => {
+                let v = value("--server-wires")?;
+                o.server_wires = Wires::parse(&v).ok_or_else(|| {
+                    format!("--server-wires: expected both, modern or legacy, got {v:?}")
+                })?;
+            }
             "--json" => o.json = true,
             other => return Err(format!("unknown option {other:?}")),
         }
@@ -315,6 +336,14 @@ struct Summary {
     phases: BTreeMap<(&'static str, &'static str), u32>,
     elapsed_ms: u64,
     first_error: Option<String>,
+    /// The wire the client used (`modern` or `legacy`) and its protocol version.
+    wire: String,
+    protocol_version: String,
+    /// Requests the testbed served on the modern wire, `initialize` handshakes, and
+    /// modern requests it refused for their `_meta` or headers.
+    modern_requests: u64,
+    initializations: u64,
+    wire_rejections: u64,
 }
 
 impl Summary {
@@ -341,6 +370,14 @@ impl Summary {
         };
         println!();
         println!("summary ({:.1} s)", self.elapsed_ms as f64 / 1000.0);
+        println!(
+            "  wire             {} (MCP {}): {} stateless request(s), {} initialize handshake(s), {} refused for their _meta or headers",
+            self.wire,
+            self.protocol_version,
+            self.modern_requests,
+            self.initializations,
+            self.wire_rejections
+        );
         println!(
             "  calls            {} ok, {} failed (burst of {}: {} ok, {} failed)",
             self.calls_ok, self.calls_failed, o.burst, self.burst_ok, self.burst_failed
@@ -402,6 +439,11 @@ impl Summary {
                     "rotate": o.rotate,
                     "elapsed_ms": self.elapsed_ms,
                     "phases": phases,
+                    "wire": self.wire,
+                    "protocol_version": self.protocol_version,
+                    "modern_requests": self.modern_requests,
+                    "initializations": self.initializations,
+                    "wire_rejections": self.wire_rejections,
                 })
             );
         }
@@ -420,6 +462,7 @@ async fn demo(o: &Options) -> Result<Summary, String> {
     let tb = Testbed::start(bearerflow_testbed::Config {
         access_ttl: o.ttl,
         rotate_refresh_tokens: o.rotate,
+        wires: o.server_wires,
         ..Default::default()
     })
     .await
@@ -434,7 +477,14 @@ async fn demo(o: &Options) -> Result<Summary, String> {
         },
         o.duration.as_secs_f64()
     );
-    clock.line("testbed", &format!("MCP server at {}", tb.mcp_url()));
+    clock.line(
+        "testbed",
+        &format!(
+            "MCP server at {} (wires: {})",
+            tb.mcp_url(),
+            o.server_wires.as_str()
+        ),
+    );
     clock.line("testbed", &format!("authorization server {}", tb.issuer()));
 
     let config = Config::oauth(
@@ -478,24 +528,29 @@ async fn demo(o: &Options) -> Result<Summary, String> {
     };
 
     let mut summary = Summary::default();
-    let mcp = Arc::new(McpClient::new(client.clone(), tb.mcp_url()));
-    clock.line(
-        "mcp",
-        "initialize (no token yet: the server's 401 starts the OAuth flow)",
-    );
-    let init = mcp
-        .initialize()
-        .await
-        .map_err(|e| format!("initialize: {e}"))?;
+    let mcp = Arc::new(McpClient::new(client.clone(), tb.mcp_url()).with_wire(o.wire));
     clock.line(
         "mcp",
         &format!(
-            "initialized: {} {}, protocol {}",
-            init["serverInfo"]["name"].as_str().unwrap_or("?"),
-            init["serverInfo"]["version"].as_str().unwrap_or(""),
-            init["protocolVersion"].as_str().unwrap_or("?")
+            "connect, wire {} (no token yet: the server's 401 starts the OAuth flow)",
+            o.wire.as_str()
         ),
     );
+    let connected = mcp.connect().await.map_err(|e| format!("connect: {e}"))?;
+    let info = connected.server_info.clone().unwrap_or_default();
+    clock.line(
+        "mcp",
+        &format!(
+            "connected: {} {}, {} wire ({}), protocol {}",
+            info["name"].as_str().unwrap_or("?"),
+            info["version"].as_str().unwrap_or(""),
+            connected.wire,
+            connected.wire.describe(),
+            connected.protocol_version
+        ),
+    );
+    summary.wire = connected.wire.as_str().to_string();
+    summary.protocol_version = connected.protocol_version.clone();
     let tools = mcp
         .list_tools()
         .await
@@ -606,6 +661,9 @@ async fn demo(o: &Options) -> Result<Summary, String> {
     summary.token_errors = c.token_errors;
     summary.authorizations = c.authorizations;
     summary.registrations = c.registrations;
+    summary.modern_requests = c.modern_requests;
+    summary.initializations = c.initializations;
+    summary.wire_rejections = c.wire_rejections;
     summary.elapsed_ms = finished - clock.0;
     tb.shutdown().await;
     Ok(summary)
@@ -641,6 +699,13 @@ mod tests {
         assert!(!o.rotate && o.invalid_grant && o.json);
         assert_eq!(o.fail_refresh, 2);
         assert_eq!(parse_args(&[]).unwrap(), Options::default());
+        let o = parse_args(&args(&["--wire", "legacy", "--server-wires", "modern"])).unwrap();
+        assert_eq!(
+            (o.wire, o.server_wires),
+            (WireChoice::Legacy, Wires::Modern)
+        );
+        assert!(parse_args(&args(&["--wire", "x"])).is_err());
+        assert!(parse_args(&args(&["--server-wires", "x"])).is_err());
         assert!(parse_args(&args(&["--ttl", "500ms"])).is_err());
         assert!(parse_args(&args(&["--burst", "x"])).is_err());
         assert!(parse_args(&args(&["--burst"])).is_err());

@@ -76,6 +76,6 @@ fn unreachable_server_fails_with_exit_1_and_a_reason() {
     let url = format!("http://127.0.0.1:{port}/mcp");
     let o = run(&[url.as_str()], "auth/metadata-default", None);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(stderr(&o).contains("initialize failed"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("connect failed"), "{}", stderr(&o));
     assert!(o.stdout.is_empty());
 }

@@ -96,6 +96,8 @@
 //!   functions.
 //! - [`http`]: small owned request/response values and raw HTTP/1.1 for socket hosts.
 //! - [`session`]: the machine.
+//! - [`guard`]: the server half: the status and challenge a protected resource answers
+//!   (RFC 6750 §3, RFC 9728 §5.1), and its metadata document.
 //!
 //! # Errors and panics
 //!
@@ -110,6 +112,7 @@
 extern crate alloc;
 
 pub mod challenge;
+pub mod guard;
 pub mod http;
 pub mod oauth;
 pub mod policy;

@@ -15,6 +15,9 @@ pub const OPTIONS: &str =
   --extra-scope-tool T=S    add tool T that needs scope S (S is added to scopes_supported)
   --prefer-sse              answer /mcp with SSE when the client accepts it
   --no-session              do not require Mcp-Session-Id
+  --wires W                 MCP wires to serve: both (default), modern (2026-07-28
+                            stateless only) or legacy (2025-11-25 initialize only)
+  --modern-feature-tools    also list confirm (MRTR) and echo_region (x-mcp-header)
   --no-registration         no dynamic client registration
   --openid                  also serve the metadata at the OpenID Connect locations
   --mint-token SCOPE        add a token set for the default client to the JSON line
@@ -89,6 +92,13 @@ pub fn parse_args(args: &[String], defaults: Config) -> Result<Options, String> 
             }
             "--prefer-sse" => config.prefer_sse = true,
             "--no-session" => config.require_session = false,
+            "--wires" => {
+                let v = value("--wires")?;
+                config.wires = crate::Wires::parse(&v).ok_or_else(|| {
+                    format!("--wires: expected both, modern or legacy, got {v:?}")
+                })?;
+            }
+            "--modern-feature-tools" => config.modern_feature_tools = true,
             "--no-registration" => config.dynamic_registration = false,
             "--openid" => config.serve_openid_configuration = true,
             "--mint-token" => mint = Some(value("--mint-token")?),
@@ -226,5 +236,18 @@ mod tests {
         assert!(parse_args(&["--bogus".to_string()], Config::default()).is_err());
         assert!(parse_args(&["--port".to_string()], Config::default()).is_err());
         assert!(parse_args(&["--ttl".into(), "0".into()], Config::default()).is_err());
+        let o = parse_args(
+            &[
+                "--wires".into(),
+                "modern".into(),
+                "--modern-feature-tools".into(),
+            ],
+            Config::default(),
+        )
+        .unwrap();
+        assert_eq!(o.config.wires, crate::Wires::Modern);
+        assert!(o.config.modern_feature_tools);
+        assert_eq!(Config::default().wires, crate::Wires::Both);
+        assert!(parse_args(&["--wires".into(), "x".into()], Config::default()).is_err());
     }
 }

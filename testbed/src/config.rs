@@ -76,6 +76,15 @@ pub struct Config {
     /// Answer requests other than `initialize` that lack `Mcp-Session-Id` with 400
     /// (MCP 2025-11-25 transports, "Session Management").
     pub require_session: bool,
+    /// Which MCP wires `/mcp` speaks: the 2026-07-28 stateless one, the 2025-11-25
+    /// `initialize` handshake, or both (the default; a dual-era server picks per
+    /// request, MCP 2026-07-28 "Versioning and Compatibility").
+    pub wires: Wires,
+    /// List two more tools that exercise the modern wire: `confirm` (answers
+    /// `input_required` with an elicitation and a `requestState`, MRTR) and
+    /// `echo_region` (a parameter marked `x-mcp-header: Region`, checked against the
+    /// `Mcp-Param-Region` header). Off by default so the tool list stays `echo, add`.
+    pub modern_feature_tools: bool,
     /// Add permissive CORS headers for loopback origins, so browser (WASM) clients served
     /// from another loopback port can talk to the testbed.
     pub cors: bool,
@@ -106,9 +115,56 @@ impl Default for Config {
             code_ttl: Duration::from_secs(60),
             prefer_sse: false,
             require_session: true,
+            wires: Wires::Both,
+            modern_feature_tools: false,
             cors: true,
             port: 0,
         }
+    }
+}
+
+/// The MCP wires a testbed serves ([`Config::wires`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Wires {
+    /// Both: a request carrying modern `_meta` (or a modern `MCP-Protocol-Version`) is
+    /// served statelessly; anything else takes the legacy path (`initialize`, sessions).
+    #[default]
+    Both,
+    /// Only MCP 2026-07-28: every request must carry `_meta` and the request headers.
+    Modern,
+    /// Only MCP 2025-11-25 and earlier: a modern request is refused with a `400` that
+    /// carries no modern error, as a 2025-11-25 server does.
+    Legacy,
+}
+
+impl Wires {
+    /// `both`, `modern` or `legacy`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Wires::Both => "both",
+            Wires::Modern => "modern",
+            Wires::Legacy => "legacy",
+        }
+    }
+
+    /// Parse `both`, `modern` or `legacy`.
+    pub fn parse(s: &str) -> Option<Wires> {
+        match s {
+            "both" => Some(Wires::Both),
+            "modern" => Some(Wires::Modern),
+            "legacy" => Some(Wires::Legacy),
+            _ => None,
+        }
+    }
+
+    /// Whether the legacy wire is served.
+    pub fn legacy(self) -> bool {
+        self != Wires::Modern
+    }
+
+    /// Whether the modern wire is served.
+    pub fn modern(self) -> bool {
+        self != Wires::Legacy
     }
 }
 

@@ -174,6 +174,16 @@ pub struct Counters {
     pub initializations: u64,
     /// `tools/call` requests executed (authorized, known tool).
     pub tool_calls: u64,
+    /// Requests served on the modern (MCP 2026-07-28, stateless) wire, including those
+    /// refused for their `_meta` or headers.
+    pub modern_requests: u64,
+    /// `server/discover` requests answered.
+    pub discovers: u64,
+    /// Modern requests refused with `400` for missing or mismatched `_meta` or headers
+    /// (`-32602`, `-32020`) or an unsupported version (`-32022`).
+    pub wire_rejections: u64,
+    /// `input_required` results sent (MRTR).
+    pub input_required: u64,
 }
 
 impl Counters {
@@ -211,6 +221,10 @@ pub(crate) struct LiveCounters {
     pub forbidden: AtomicU64,
     pub initializations: AtomicU64,
     pub tool_calls: AtomicU64,
+    pub modern_requests: AtomicU64,
+    pub discovers: AtomicU64,
+    pub wire_rejections: AtomicU64,
+    pub input_required: AtomicU64,
 }
 
 /// Add one.
@@ -239,6 +253,10 @@ impl LiveCounters {
             forbidden: g(&self.forbidden),
             initializations: g(&self.initializations),
             tool_calls: g(&self.tool_calls),
+            modern_requests: g(&self.modern_requests),
+            discovers: g(&self.discovers),
+            wire_rejections: g(&self.wire_rejections),
+            input_required: g(&self.input_required),
         }
     }
 }

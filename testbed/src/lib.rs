@@ -12,7 +12,8 @@
 //! | `{issuer}/authorize` | auto-approving authorization endpoint, PKCE S256 only, `iss` in the redirect | RFC 6749 §4.1, RFC 7636, RFC 9207 |
 //! | `{issuer}/token` | `authorization_code`, `refresh_token` (rotation + reuse detection), `client_credentials` | RFC 6749, RFC 9700 §4.14.2 |
 //! | `{issuer}/introspect`, `{issuer}/revoke` | introspection and revocation | RFC 7662, RFC 7009 |
-//! | `/mcp` | MCP Streamable HTTP with `echo`, `add` and an optional scoped tool | MCP 2025-11-25 |
+//! | `/mcp` | MCP Streamable HTTP with `echo`, `add` and optional tools, on the 2026-07-28 stateless wire and the 2025-11-25 `initialize` wire ([`Config::wires`]) | MCP 2026-07-28, 2025-11-25 |
+//! | `/_testbed/counters` | [`Counters`] as JSON, for tests written in other languages | |
 //!
 //! Every `/mcp` request needs `Authorization: Bearer <token>`. Failures answer `401` with a
 //! `WWW-Authenticate: Bearer` challenge rendered by [`bearerflow::challenge`], carrying
@@ -70,7 +71,7 @@ use std::time::Duration;
 use bearerflow::secret::Secret;
 use tokio::sync::oneshot;
 
-pub use config::{AuthMethod, Config, DropMode, GrantType};
+pub use config::{AuthMethod, Config, DropMode, GrantType, Wires};
 pub use faults::{Counters, Faults};
 
 use server::Shared;

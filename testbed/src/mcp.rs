@@ -1,5 +1,7 @@
-//! The MCP resource server: Streamable HTTP (MCP 2025-11-25 transports) at one
-//! endpoint, behind bearer-token authentication (RFC 6750, MCP authorization).
+//! The MCP resource server: Streamable HTTP at one endpoint, behind bearer-token
+//! authentication (RFC 6750, MCP authorization), on both wires: the MCP 2026-07-28
+//! stateless one ([`modern`]) and the 2025-11-25 `initialize` handshake with sessions
+//! (this file), as [`Config::wires`](crate::Config::wires) says.
 
 use std::sync::Arc;
 
@@ -16,8 +18,11 @@ use crate::faults::bump;
 use crate::server::{loopback_origin, method_not_allowed, Reply, Shared};
 use crate::store::AccessInfo;
 use crate::util::random_token;
+use crate::Wires;
 
-/// Protocol revisions this server speaks, newest first.
+mod modern;
+
+/// Legacy protocol revisions this server speaks, newest first.
 pub(crate) const PROTOCOL_VERSIONS: [&str; 4] =
     ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
 
@@ -111,20 +116,20 @@ fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<AccessInfo, Repl
     Ok(info)
 }
 
-fn jsonrpc_error(status: StatusCode, id: Value, code: i64, message: &str) -> Reply {
+pub(crate) fn jsonrpc_error(status: StatusCode, id: Value, code: i64, message: &str) -> Reply {
     Reply::json(
         status,
         &json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}),
     )
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
+pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// How to answer a request: `application/json`, or one SSE `message` event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Framing {
+pub(crate) enum Framing {
     Json,
     Sse,
 }
@@ -147,7 +152,11 @@ fn framing(shared: &Shared, headers: &HeaderMap) -> Option<Framing> {
     }
 }
 
-fn respond(framing: Framing, message: &Value, extra: Option<(HeaderName, String)>) -> Response {
+pub(crate) fn respond(
+    framing: Framing,
+    message: &Value,
+    extra: Option<(HeaderName, String)>,
+) -> Response {
     let reply = match framing {
         Framing::Json => Reply::json(StatusCode::OK, message),
         Framing::Sse => {
@@ -164,7 +173,7 @@ fn respond(framing: Framing, message: &Value, extra: Option<(HeaderName, String)
     }
 }
 
-fn tools(shared: &Shared) -> Value {
+pub(crate) fn tools(shared: &Shared) -> Value {
     let text_schema = json!({
         "type": "object",
         "properties": {"text": {"type": "string", "description": "Text to return"}},
@@ -193,10 +202,13 @@ fn tools(shared: &Shared) -> Value {
             "inputSchema": text_schema,
         }));
     }
+    if shared.config.modern_feature_tools {
+        list.extend(modern::feature_tools());
+    }
     json!({"tools": list})
 }
 
-fn text_result(text: String, is_error: bool) -> Value {
+pub(crate) fn text_result(text: String, is_error: bool) -> Value {
     json!({"content": [{"type": "text", "text": text}], "isError": is_error})
 }
 
@@ -225,7 +237,7 @@ fn echo(args: &Value) -> Value {
 }
 
 /// Run `tools/call`. `Err` is an HTTP-level answer (403 insufficient scope).
-fn call_tool(
+pub(crate) fn call_tool(
     shared: &Shared,
     info: &AccessInfo,
     id: &Value,
@@ -237,6 +249,12 @@ fn call_tool(
     let result = match name {
         "echo" => echo(args),
         "add" => add(args),
+        "echo_region" if shared.config.modern_feature_tools => modern::echo_region(args),
+        "confirm" if shared.config.modern_feature_tools => text_result(
+            "confirm asks for input through MRTR, which this testbed offers on the 2026-07-28 wire only"
+                .into(),
+            true,
+        ),
         other => match &shared.config.extra_scope_tool {
             Some((tool, scope)) if tool == other => {
                 if !info.scope.iter().any(|s| s == scope) {
@@ -267,7 +285,7 @@ fn call_tool(
     Ok(json!({"jsonrpc": "2.0", "id": id, "result": result}))
 }
 
-fn initialize_result(params: &Value) -> Value {
+pub(crate) fn initialize_result(params: &Value) -> Value {
     let requested = params.get("protocolVersion").and_then(Value::as_str);
     // Lifecycle "Version Negotiation": echo a supported version, else offer the latest.
     let version = requested
@@ -282,8 +300,10 @@ fn initialize_result(params: &Value) -> Value {
     })
 }
 
-/// The MCP endpoint. Order of checks: `Origin`, bearer token, method, protocol version
-/// header, `Accept`, body, session; then the JSON-RPC method.
+/// The MCP endpoint. Order of checks: `Origin`, bearer token, HTTP method,
+/// `Content-Type`, `Accept`, body; then the wire: a modern request (2026-07-28) goes to
+/// [`modern::handle`], a legacy one is checked for its protocol version header and
+/// session, then the JSON-RPC method runs.
 pub(crate) async fn handle(
     shared: &Arc<Shared>,
     method: &Method,
@@ -307,7 +327,7 @@ pub(crate) async fn handle(
         Err(reply) => return reply.finish(),
     };
     let session = header_str(headers, &SESSION_ID);
-    if method == Method::DELETE {
+    if method == Method::DELETE && shared.config.wires.legacy() {
         return match session {
             None => jsonrpc_error(
                 StatusCode::BAD_REQUEST,
@@ -329,20 +349,14 @@ pub(crate) async fn handle(
         };
     }
     if method != Method::POST {
-        // No server-initiated stream is offered (transports, "Listening for Messages").
-        return method_not_allowed("POST, DELETE").finish();
-    }
-    if let Some(v) = headers.get(&PROTOCOL_VERSION) {
-        let known = v.to_str().is_ok_and(|v| PROTOCOL_VERSIONS.contains(&v));
-        if !known {
-            return jsonrpc_error(
-                StatusCode::BAD_REQUEST,
-                Value::Null,
-                -32600,
-                "Unsupported MCP-Protocol-Version",
-            )
-            .finish();
-        }
+        // No server-initiated stream is offered (2025-11-25 transports, "Listening for
+        // Messages"); 2026-07-28 has none at all, nor sessions to DELETE.
+        let allow = if shared.config.wires.legacy() {
+            "POST, DELETE"
+        } else {
+            "POST"
+        };
+        return method_not_allowed(allow).finish();
     }
     if let Some(ct) = header_str(headers, &header::CONTENT_TYPE) {
         let base = ct.split(';').next().unwrap_or("").trim();
@@ -393,6 +407,30 @@ pub(crate) async fn handle(
             "jsonrpc must be \"2.0\"",
         )
         .finish();
+    }
+    let modern = match shared.config.wires {
+        Wires::Modern => true,
+        Wires::Legacy => false,
+        Wires::Both => modern::is_modern(headers, obj),
+    };
+    if modern {
+        return modern::handle(shared, &info, headers, obj, framing);
+    }
+    // Legacy: an MCP-Protocol-Version header, when sent, must name a version this
+    // server negotiates (2025-11-25 transports, "Protocol Version Header"). A modern
+    // version here is refused the way a 2025-11-25 server refuses it: 400 without a
+    // modern error in the body.
+    if let Some(v) = headers.get(&PROTOCOL_VERSION) {
+        let known = v.to_str().is_ok_and(|v| PROTOCOL_VERSIONS.contains(&v));
+        if !known {
+            return jsonrpc_error(
+                StatusCode::BAD_REQUEST,
+                Value::Null,
+                -32600,
+                "Unsupported MCP-Protocol-Version",
+            )
+            .finish();
+        }
     }
     let rpc_method = obj.get("method").and_then(Value::as_str);
     let is_initialize = rpc_method == Some("initialize");

@@ -312,13 +312,38 @@ fn add_cors(headers: &HeaderMap, resp: &mut Response) {
     );
 }
 
-fn preflight() -> Reply {
+/// The CORS preflight answer. Besides the fixed request headers, the `Mcp-Param-*`
+/// headers a modern client mirrors from tool parameters (MCP 2026-07-28 Streamable
+/// HTTP, "Custom Headers from Tool Parameters") are allowed by echoing the requested
+/// ones that have that prefix.
+fn preflight(headers: &HeaderMap) -> Reply {
+    let mut allowed = String::from(
+        "Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID",
+    );
+    if let Some(requested) = headers
+        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+        .and_then(|v| v.to_str().ok())
+    {
+        for name in requested.split(',').map(str::trim) {
+            let is_param = name
+                .get(..10)
+                .is_some_and(|p| p.eq_ignore_ascii_case("mcp-param-"));
+            if is_param
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+            {
+                allowed.push_str(", ");
+                allowed.push_str(name);
+            }
+        }
+    }
     Reply::new(StatusCode::NO_CONTENT)
-        .header(header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST, DELETE, OPTIONS")
         .header(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            "Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID",
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            "GET, POST, DELETE, OPTIONS",
         )
+        .header(header::ACCESS_CONTROL_ALLOW_HEADERS, allowed)
         .header(header::ACCESS_CONTROL_MAX_AGE, "600")
 }
 
@@ -332,7 +357,7 @@ pub(crate) async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) ->
     let query = parts.uri.query().unwrap_or("").to_string();
 
     if shared.config.cors && method == Method::OPTIONS && headers.contains_key(header::ORIGIN) {
-        let mut resp = preflight().finish();
+        let mut resp = preflight(&headers).finish();
         add_cors(&headers, &mut resp);
         return resp;
     }
@@ -353,6 +378,32 @@ pub(crate) async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) ->
         add_cors(&headers, &mut resp);
     }
     resp
+}
+
+/// Where tests outside Rust (the JavaScript and browser tests of `bindings-wasm`) read
+/// [`Counters`] to assert what reached the server ("exactly one refresh", "no discovery").
+pub(crate) const COUNTERS_PATH: &str = "/_testbed/counters";
+
+fn counters_json(c: &crate::Counters) -> Value {
+    json!({
+        "token_authorization_code": c.token_authorization_code,
+        "token_refresh": c.token_refresh,
+        "token_client_credentials": c.token_client_credentials,
+        "token_other": c.token_other,
+        "token_errors": c.token_errors,
+        "refresh_reuse_detected": c.refresh_reuse_detected,
+        "authorizations": c.authorizations,
+        "registrations": c.registrations,
+        "as_metadata_fetches": c.as_metadata_fetches,
+        "resource_metadata_fetches": c.resource_metadata_fetches,
+        "introspections": c.introspections,
+        "revocations": c.revocations,
+        "mcp_requests": c.mcp_requests,
+        "unauthorized": c.unauthorized,
+        "forbidden": c.forbidden,
+        "initializations": c.initializations,
+        "tool_calls": c.tool_calls,
+    })
 }
 
 async fn route(
@@ -384,6 +435,9 @@ async fn route(
         }
         bump(&shared.counters.as_metadata_fetches);
         return Reply::json(StatusCode::OK, &shared.as_metadata()).finish();
+    }
+    if path == COUNTERS_PATH && get {
+        return Reply::json(StatusCode::OK, &counters_json(&shared.counters.snapshot())).finish();
     }
     match endpoint {
         "/authorize" if get => oauth::authorize(shared, query),

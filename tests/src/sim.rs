@@ -552,8 +552,11 @@ impl Sim {
     pub fn minted_snapshot(auth: &mut AuthServer, now: u64) -> Snapshot {
         let (access, refresh, expires_in) = auth.mint(now);
         Snapshot {
+            revision: 0,
+            client_issuer: None,
             version: bearerflow::session::SNAPSHOT_VERSION,
             tokens: Some(bearerflow::session::StoredTokens {
+                issuer: None,
                 access_token: access.into(),
                 refresh_token: refresh.map(Into::into),
                 received_at: now,
@@ -564,6 +567,8 @@ impl Sim {
             }),
             client: Some(bearerflow::oauth::ClientRegistration::public("client-1")),
             server: Some(bearerflow::session::StoredServer {
+                resource: None,
+                requested_scope: None,
                 issuer: ISSUER.into(),
                 token_endpoint: TOKEN_ENDPOINT.into(),
                 authorization_endpoint: Some(format!("{ISSUER}/authorize")),
@@ -742,7 +747,7 @@ impl Sim {
                 let headers: Vec<(String, String)> = request
                     .headers
                     .iter()
-                    .map(|h| (h.name.clone(), h.value.expose().to_string()))
+                    .map(|h| (h.name.to_string(), h.value.expose().to_string()))
                     .collect();
                 let latency = self.fetch_latency.unwrap_or(self.latency);
                 let reply =

@@ -18,8 +18,11 @@ fn drain(s: &mut Session) -> Vec<Action> {
 
 fn expired() -> Snapshot {
     Snapshot {
+        revision: 0,
+        client_issuer: None,
         version: SNAPSHOT_VERSION,
         tokens: Some(StoredTokens {
+            issuer: None,
             access_token: Secret::new("at"),
             refresh_token: Some(Secret::new("rt")),
             received_at: 0,
@@ -30,6 +33,8 @@ fn expired() -> Snapshot {
         }),
         client: Some(ClientRegistration::public("client-1")),
         server: Some(StoredServer {
+            resource: None,
+            requested_scope: None,
             issuer: ISSUER.into(),
             token_endpoint: TOKEN_ENDPOINT.into(),
             authorization_endpoint: None,

@@ -24,8 +24,11 @@ fn t(ms: u64) -> Timestamp {
 /// A snapshot holding an access token that expired at 10 s and a refresh token.
 fn expired_snapshot(server: bool) -> Snapshot {
     Snapshot {
+        revision: 0,
+        client_issuer: None,
         version: SNAPSHOT_VERSION,
         tokens: Some(StoredTokens {
+            issuer: None,
             access_token: Secret::new("at-old"),
             refresh_token: Some(Secret::new("rt-old")),
             received_at: 0,
@@ -36,6 +39,8 @@ fn expired_snapshot(server: bool) -> Snapshot {
         }),
         client: Some(ClientRegistration::public("client-1")),
         server: server.then(|| StoredServer {
+            resource: None,
+            requested_scope: None,
             issuer: ISSUER.into(),
             token_endpoint: TOKEN_ENDPOINT.into(),
             authorization_endpoint: Some(format!("{ISSUER}/authorize")),

@@ -48,8 +48,11 @@ fn snapshot_errors_never_quote_the_snapshot() {
     }
     // The snapshot's own Debug redacts, and to_json is a zeroizing buffer.
     let snap = Snapshot {
+        revision: 0,
+        client_issuer: None,
         version: SNAPSHOT_VERSION,
         tokens: Some(StoredTokens {
+            issuer: None,
             access_token: Secret::new(PLANT),
             refresh_token: Some(Secret::new(PLANT)),
             received_at: 0,
@@ -105,8 +108,11 @@ fn config_errors_never_quote_the_config() {
 #[test]
 fn an_echoed_refresh_token_is_redacted_from_the_error() {
     let snap = Snapshot {
+        revision: 0,
+        client_issuer: None,
         version: SNAPSHOT_VERSION,
         tokens: Some(StoredTokens {
+            issuer: None,
             access_token: Secret::new("at"),
             refresh_token: Some(Secret::new(PLANT)),
             received_at: 0,
@@ -117,6 +123,8 @@ fn an_echoed_refresh_token_is_redacted_from_the_error() {
         }),
         client: Some(ClientRegistration::public("client-1")),
         server: Some(StoredServer {
+            resource: None,
+            requested_scope: None,
             issuer: ISSUER.into(),
             token_endpoint: TOKEN_ENDPOINT.into(),
             authorization_endpoint: None,
@@ -167,8 +175,11 @@ fn token_endpoint_errors_never_quote_a_token() {
     for body in &bodies {
         for &status in &statuses {
             let snap = Snapshot {
+                revision: 0,
+                client_issuer: None,
                 version: SNAPSHOT_VERSION,
                 tokens: Some(StoredTokens {
+                    issuer: None,
                     access_token: Secret::new("at"),
                     refresh_token: Some(Secret::new("rt")),
                     received_at: 0,
@@ -179,6 +190,8 @@ fn token_endpoint_errors_never_quote_a_token() {
                 }),
                 client: Some(ClientRegistration::public("client-1")),
                 server: Some(StoredServer {
+                    resource: None,
+                    requested_scope: None,
                     issuer: ISSUER.into(),
                     token_endpoint: TOKEN_ENDPOINT.into(),
                     authorization_endpoint: None,

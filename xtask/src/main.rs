@@ -7,13 +7,18 @@
 //!   `driver` scenario (`cargo xtask bench driver` alone): bare reqwest against
 //!   bearerflow-async on one loopback server, throughput ratios and p50/p99 latencies.
 //! - `cargo xtask fuzz [SECONDS]`: every fuzz target for SECONDS each (default 60).
+//! - `cargo xtask wasm-package`: the npm package (see `wasm.rs`).
+//! - `cargo xtask embedded`: the Cortex-M4F firmware under QEMU (`examples/embedded/`).
 //! - `cargo xtask conformance`: the official MCP conformance runner's client `auth/*`
 //!   scenarios against `bearerflow conformance-client` (see `conformance/NOTES.md`).
 
 mod bench;
+mod c_abi;
 mod conformance;
+mod embedded;
 mod schema;
 mod tools;
+mod wasm;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -27,6 +32,7 @@ const FUZZ_TARGETS: &[&str] = &[
     "token_response",
     "redirect_url",
     "http_response",
+    "url",
 ];
 
 fn main() -> ExitCode {
@@ -35,18 +41,28 @@ fn main() -> ExitCode {
         Some("ci") => ci(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("conformance") => conformance::run(&args[1..]).map(|_| ()),
+        Some("c-package") => c_abi::package_cmd(&args[1..]),
+        Some("c-abi") => {
+            c_abi::ci().map(|t| println!("c-abi: {} passed, {} failed", t.passed, t.failed))
+        }
+        Some("wasm-package") => wasm::package_cmd(),
+        Some("embedded") => embedded::run(&args[1..]).map(|_| ()),
         Some("fuzz") => {
             let secs = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60);
             fuzz(secs)
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci [--no-fuzz] [--no-conformance] | bench [driver] [--quick] | fuzz [SECONDS] | conformance [--scenario NAME]...>\n\
+                "usage: cargo xtask <ci [--no-fuzz] [--no-conformance] | bench [driver] [--quick] | fuzz [SECONDS] | conformance [--scenario NAME]... | c-package [--prefix DIR] | c-abi | wasm-package | embedded [--measure]>\n\
                  ci           the full test run CI does (installs missing tools)\n\
                  bench        criterion benches and the comparison report; `bench driver`:\n\
                               bare reqwest against bearerflow-async on a loopback server\n\
                  fuzz         every fuzz target for SECONDS each\n\
-                 conformance  the official MCP conformance suite (client auth scenarios)"
+                 conformance  the official MCP conformance suite (client auth scenarios)\n\
+                 c-package    the C library's install tree [--prefix DIR] (pkg-config, CMake)\n\
+                 c-abi        only the C ABI checks of ci (header, harness, C++, ctypes, example)\n\
+                 wasm-package the npm package in target/npm/bearerflow, and what a browser downloads\n\
+                 embedded     the Cortex-M4F firmware under QEMU (installs qemu-system-arm)"
             );
             return ExitCode::from(2);
         }
@@ -245,6 +261,13 @@ fn ci(args: &[String]) -> Result<(), String> {
         "--doc",
     ]))?);
     add(schema::check()?);
+    add(embedded::run(&[])?);
+
+    // The C ABI: header, C harness (valgrind, ASan/UBSan), C++, ctypes, libcurl example.
+    add(c_abi::ci()?);
+
+    // The WebAssembly binding in Node and Chromium, and the npm package's JS tests.
+    add(wasm::ci()?);
 
     if with_conformance {
         let c = conformance::run(&[])?;

@@ -1,14 +1,39 @@
 //! Shared setup for the integration tests: a testbed, a session config for it, and a
 //! snapshot holding tokens the testbed minted (a previous process's).
+//!
+//! Every test runs on the MCP wire `BEARERFLOW_TEST_WIRE` names: `modern` (a testbed
+//! that speaks only MCP 2026-07-28), `legacy` (only the 2025-11-25 `initialize`
+//! handshake), or, unset or `both`, a dual-era testbed (where the client picks modern).
+//! The client is always the default dual-era `McpClient` (`WireChoice::Auto`), so each
+//! test also checks that it finds the server's wire by itself. `tests/wires.rs` runs the
+//! main stories on both wires in one run.
 #![allow(dead_code)]
 
 use bearerflow::oauth::ClientRegistration;
 use bearerflow::session::{Config, OAuthConfig, Snapshot, StoredServer, StoredTokens};
-use bearerflow_async::mcp::McpClient;
+use bearerflow_async::mcp::{McpClient, Wire};
 use bearerflow_async::{Client, Event};
-use bearerflow_testbed::{Handle, Testbed};
+use bearerflow_testbed::{Handle, Testbed, Wires};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The wires the testbed serves in this run (`BEARERFLOW_TEST_WIRE`).
+pub fn served_wires() -> Wires {
+    match std::env::var("BEARERFLOW_TEST_WIRE").as_deref() {
+        Ok("modern") => Wires::Modern,
+        Ok("legacy") => Wires::Legacy,
+        Ok("both") | Ok("") | Err(_) => Wires::Both,
+        Ok(other) => panic!("BEARERFLOW_TEST_WIRE={other:?}: expected modern, legacy or both"),
+    }
+}
+
+/// The wire a dual-era client ends up on against [`served_wires`].
+pub fn expected_wire() -> Wire {
+    match served_wires() {
+        Wires::Legacy => Wire::Legacy,
+        _ => Wire::Modern,
+    }
+}
 
 /// Where the (never contacted) browser would come back to; the testbed accepts any
 /// loopback port for its clients (RFC 8252 §7.3).
@@ -19,6 +44,7 @@ pub async fn testbed(ttl: Duration, rotate: bool) -> Testbed {
     Testbed::start(bearerflow_testbed::Config {
         access_ttl: ttl,
         rotate_refresh_tokens: rotate,
+        wires: served_wires(),
         ..Default::default()
     })
     .await
@@ -44,8 +70,11 @@ pub fn minted_snapshot(tb: &Handle) -> Snapshot {
     let now = bearerflow_async::now().0;
     let ttl = u64::try_from(t.expires_in.as_millis()).unwrap_or(u64::MAX);
     Snapshot {
+        revision: 0,
+        client_issuer: None,
         version: bearerflow::session::SNAPSHOT_VERSION,
         tokens: Some(StoredTokens {
+            issuer: None,
             access_token: t.access_token,
             refresh_token: t.refresh_token,
             received_at: now,
@@ -56,6 +85,8 @@ pub fn minted_snapshot(tb: &Handle) -> Snapshot {
         }),
         client: Some(ClientRegistration::public(t.client_id)),
         server: Some(StoredServer {
+            resource: None,
+            requested_scope: None,
             issuer: tb.issuer(),
             token_endpoint: tb.token_endpoint(),
             authorization_endpoint: Some(tb.authorization_endpoint()),
@@ -83,11 +114,43 @@ pub async fn restored_client(tb: &Handle, config: Config) -> (Client, u64) {
     (client, expires_at)
 }
 
-/// An initialized MCP client over `client`.
+/// A connected MCP client over `client`, on the wire this run expects.
 pub async fn mcp(client: &Client, tb: &Handle) -> Arc<McpClient> {
     let mcp = Arc::new(McpClient::new(client.clone(), tb.mcp_url()));
-    mcp.initialize().await.expect("initialize succeeds");
+    let connected = mcp.connect().await.expect("connect succeeds");
+    assert_eq!(connected.wire, expected_wire());
+    assert_eq!(connected.server_name(), Some("bearerflow-testbed"));
     mcp
+}
+
+/// A raw `tools/call` of `echo` with `text`, as the wire in use wants it: the body and
+/// the headers to add (a legacy session id, or the modern `_meta` and headers).
+pub fn raw_echo(mcp: &McpClient, id: u64, text: &str) -> (String, Vec<(&'static str, String)>) {
+    let mut params = serde_json::json!({"name": "echo", "arguments": {"text": text}});
+    let version = mcp.protocol_version().expect("connected");
+    let headers = match mcp.wire().expect("connected") {
+        Wire::Legacy => vec![
+            (
+                "Mcp-Session-Id",
+                mcp.session_id().expect("a legacy session"),
+            ),
+            ("MCP-Protocol-Version", version),
+        ],
+        _ => {
+            params["_meta"] = serde_json::json!({
+                "io.modelcontextprotocol/protocolVersion": version,
+                "io.modelcontextprotocol/clientCapabilities": {},
+            });
+            vec![
+                ("MCP-Protocol-Version", version),
+                ("Mcp-Method", "tools/call".to_string()),
+                ("Mcp-Name", "echo".to_string()),
+            ]
+        }
+    };
+    let body =
+        serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params});
+    (body.to_string(), headers)
 }
 
 /// Run `n` concurrent `echo` calls; return (ok, errors as text).

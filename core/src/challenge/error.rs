@@ -177,6 +177,20 @@ pub enum RenderErrorKind {
     InvalidToken68,
 }
 
+impl RenderErrorKind {
+    /// A stable snake_case code, the one every binding reports.
+    pub const fn code(self) -> &'static str {
+        match self {
+            RenderErrorKind::InvalidScheme => "invalid_scheme",
+            RenderErrorKind::InvalidParamName => "invalid_param_name",
+            RenderErrorKind::DuplicateParam => "duplicate_param",
+            RenderErrorKind::ControlCharacter => "control_character",
+            RenderErrorKind::NonAscii => "non_ascii",
+            RenderErrorKind::InvalidToken68 => "invalid_token68",
+        }
+    }
+}
+
 /// A challenge that cannot be represented in a header value.
 ///
 /// `param` is the index of the offending parameter in the list given to
@@ -225,6 +239,18 @@ pub enum AuthorizationErrorKind {
     EmptyToken,
     /// A byte outside the `b64token` alphabet, or a byte after its `=` padding.
     InvalidTokenByte,
+}
+
+impl AuthorizationErrorKind {
+    /// A stable snake_case code, the one every binding reports.
+    pub const fn code(self) -> &'static str {
+        match self {
+            AuthorizationErrorKind::NotBearer => "not_bearer",
+            AuthorizationErrorKind::MissingSpace => "missing_space",
+            AuthorizationErrorKind::EmptyToken => "empty_token",
+            AuthorizationErrorKind::InvalidTokenByte => "invalid_token_byte",
+        }
+    }
 }
 
 /// A malformed `Authorization: Bearer` value (RFC 6750 §2.1).

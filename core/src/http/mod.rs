@@ -37,18 +37,103 @@ impl Method {
     }
 }
 
+/// A header name: a `&'static str` for the names the machine writes itself (no
+/// allocation: every session keeps an `Authorization` header), or an owned one (a
+/// header helper's). Reads as a `&str`.
+#[derive(Clone)]
+pub struct HeaderName(NameRepr);
+
+#[derive(Clone)]
+enum NameRepr {
+    Static(&'static str),
+    Owned(alloc::boxed::Box<str>),
+}
+
+impl HeaderName {
+    /// The name as written (compare case-insensitively, RFC 9110 §5.1).
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            NameRepr::Static(s) => s,
+            NameRepr::Owned(s) => s,
+        }
+    }
+}
+
+impl core::ops::Deref for HeaderName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<&'static str> for HeaderName {
+    fn from(s: &'static str) -> HeaderName {
+        HeaderName(NameRepr::Static(s))
+    }
+}
+
+impl From<String> for HeaderName {
+    fn from(s: String) -> HeaderName {
+        HeaderName(NameRepr::Owned(s.into_boxed_str()))
+    }
+}
+
+impl PartialEq for HeaderName {
+    fn eq(&self, other: &HeaderName) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for HeaderName {}
+
+impl PartialEq<str> for HeaderName {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for HeaderName {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl fmt::Debug for HeaderName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for HeaderName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for HeaderName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for HeaderName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<HeaderName, D::Error> {
+        String::deserialize(d).map(HeaderName::from)
+    }
+}
+
 /// One request header. The value may be a credential, so it is a [`Secret`].
 #[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Header {
     /// Header name as written (compare case-insensitively).
-    pub name: String,
+    pub name: HeaderName,
     /// Header value.
     pub value: Secret,
 }
 
 impl Header {
     /// A header from a name and a value.
-    pub fn new(name: impl Into<String>, value: impl Into<Secret>) -> Header {
+    pub fn new(name: impl Into<HeaderName>, value: impl Into<Secret>) -> Header {
         Header {
             name: name.into(),
             value: value.into(),

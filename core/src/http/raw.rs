@@ -583,7 +583,7 @@ impl<'a> HeaderSource<'a> {
 /// A validated request, ready to be written by [`Prepared::emit`].
 pub(crate) struct Prepared<'a> {
     method: &'a str,
-    url: url::Url,
+    url: crate::oauth::url::Url,
     headers: HeaderSource<'a>,
     body: &'a [u8],
     content_length: bool,
@@ -610,13 +610,12 @@ fn prepare<'a>(
     if let Some(offset) = url.bytes().position(|b| b <= b' ' || b == 0x7f) {
         return Err(RawError::UrlByte { offset });
     }
-    let parsed = url::Url::parse(url).map_err(|e| RawError::InvalidUrl {
-        reason: url_reason(e),
-    })?;
+    let parsed = crate::oauth::url::Url::parse(url)
+        .map_err(|e| RawError::InvalidUrl { reason: e.reason() })?;
     if parsed.scheme() != "http" && parsed.scheme() != "https" {
         return Err(RawError::UnsupportedScheme);
     }
-    if !parsed.username().is_empty() || parsed.password().is_some() {
+    if parsed.has_userinfo() {
         return Err(RawError::UserinfoInUrl);
     }
     if parsed.host_str().is_none_or(str::is_empty) {
@@ -655,19 +654,6 @@ fn prepare<'a>(
     })
 }
 
-fn url_reason(e: url::ParseError) -> &'static str {
-    match e {
-        url::ParseError::EmptyHost => "empty host",
-        url::ParseError::IdnaError => "invalid international domain name",
-        url::ParseError::InvalidPort => "invalid port number",
-        url::ParseError::InvalidIpv4Address => "invalid IPv4 address",
-        url::ParseError::InvalidIpv6Address => "invalid IPv6 address",
-        url::ParseError::InvalidDomainCharacter => "invalid domain character",
-        url::ParseError::RelativeUrlWithoutBase => "not an absolute URL",
-        _ => "malformed URL",
-    }
-}
-
 impl Prepared<'_> {
     /// Write the request through `put`, piece by piece (no allocation). A socket
     /// driver passes a closure that buffers into its scratch space.
@@ -685,7 +671,8 @@ impl Prepared<'_> {
         }
         put(b" HTTP/1.1\r\nHost: ")?;
         put(self.url.host_str().unwrap_or_default().as_bytes())?;
-        // `Url::port` is `None` for the scheme's default port, which Host omits.
+        // `Url::port` is `None` for the scheme's default port, which Host omits
+        // (RFC 9110 §7.2).
         if let Some(port) = self.url.port() {
             put(b":")?;
             put(decimal(u64::from(port), &mut digits))?;

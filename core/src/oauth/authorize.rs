@@ -35,6 +35,10 @@ pub struct AuthorizationRequest<'a> {
     pub scope: Option<&'a str>,
     /// `resource` (RFC 8707 §2.1), omitted when `None` or empty.
     pub resource: Option<&'a str>,
+    /// `prompt` (OpenID Connect Core 1.0 §3.1.2.1), omitted when `None`: `consent`
+    /// when `offline_access` is asked of an OpenID Provider, which otherwise ignores it
+    /// (§11) and issues no refresh token.
+    pub prompt: Option<&'a str>,
 }
 
 /// Why an authorization URL could not be built, or a redirect was rejected.
@@ -130,7 +134,7 @@ impl fmt::Display for AuthorizeError {
 impl core::error::Error for AuthorizeError {}
 
 /// Names this crate sets on the authorization URL.
-const REQUEST_PARAMS: [&str; 8] = [
+const REQUEST_PARAMS: [&str; 9] = [
     "response_type",
     "client_id",
     "redirect_uri",
@@ -139,6 +143,7 @@ const REQUEST_PARAMS: [&str; 8] = [
     "state",
     "scope",
     "resource",
+    "prompt",
 ];
 
 /// Build the URL to open in the user's browser (RFC 6749 §4.1.1, RFC 7636 §4.3, RFC
@@ -156,6 +161,7 @@ const REQUEST_PARAMS: [&str; 8] = [
 ///     state: "xyz",
 ///     scope: Some("mcp:tools mcp:resources"),
 ///     resource: Some("https://mcp.example.com/mcp"),
+///     prompt: None,
 /// }).unwrap();
 /// assert_eq!(url, "https://auth.example.com/authorize?response_type=code&client_id=app\
 ///     &redirect_uri=http%3A%2F%2F127.0.0.1%3A8765%2Fcallback\
@@ -164,7 +170,7 @@ const REQUEST_PARAMS: [&str; 8] = [
 /// ```
 pub fn authorization_url(req: &AuthorizationRequest) -> Result<String, AuthorizeError> {
     const WHAT: &str = "authorization endpoint";
-    let mut u = parse_http_url(req.authorization_endpoint, WHAT)
+    let u = parse_http_url(req.authorization_endpoint, WHAT)
         .map_err(AuthorizeError::InvalidEndpoint)?;
     if u.fragment().is_some() {
         return Err(AuthorizeError::InvalidEndpoint(
@@ -202,18 +208,20 @@ pub fn authorization_url(req: &AuthorizationRequest) -> Result<String, Authorize
     if let Some(r) = req.resource.filter(|r| !r.is_empty()) {
         pairs.push(("resource", r));
     }
+    if let Some(p) = req.prompt.filter(|p| !p.is_empty()) {
+        pairs.push(("prompt", p));
+    }
     let ours = form::encode_pairs(&pairs);
-    let query = if existing.is_empty() {
-        ours
-    } else {
-        let mut q = String::with_capacity(existing.len() + 1 + ours.len());
-        q.push_str(existing);
-        q.push('&');
-        q.push_str(&ours);
-        q
-    };
-    u.set_query(Some(&query));
-    Ok(u.into())
+    let base = u.without_query();
+    let mut url = String::with_capacity(base.len() + existing.len() + ours.len() + 2);
+    url.push_str(base);
+    url.push('?');
+    if !existing.is_empty() {
+        url.push_str(existing);
+        url.push('&');
+    }
+    url.push_str(&ours);
+    Ok(url)
 }
 
 /// The parameters of an authorization response redirect.
@@ -376,6 +384,7 @@ mod tests {
             state: "xyz",
             scope: None,
             resource: None,
+            prompt: None,
         }
     }
 
@@ -593,6 +602,7 @@ mod tests {
                 authorization_endpoint: "https://as.example/oauth/authorize",
                 client_id: &client_id, redirect_uri: &redirect, code_challenge: &challenge,
                 state: &state, scope: scope.as_deref(), resource: resource.as_deref(),
+                prompt: None,
             };
             let url = authorization_url(&r).unwrap();
             let q = url.split_once('?').unwrap().1;

@@ -32,8 +32,8 @@ pub enum DiscoveryError {
     InvalidUrl {
         /// Which URL ("server URL", "issuer", "endpoint", ...).
         what: &'static str,
-        /// The parser's reason.
-        reason: ::url::ParseError,
+        /// The reader's reason.
+        reason: super::url::UrlError,
     },
     /// The URL's scheme is neither `https` nor `http`.
     UnsupportedScheme {

@@ -62,6 +62,7 @@
 //!     state: &state,
 //!     scope: None,
 //!     resource: Some(&prm.resource),
+//!     prompt: None,
 //! })?;
 //! assert!(url.contains("code_challenge_method=S256"));
 //!
@@ -113,8 +114,8 @@ pub use error::{
 pub use form::FormError;
 pub use pkce::{s256_challenge, state_from_entropy, Pkce, CODE_CHALLENGE_METHOD};
 pub use registration::{
-    parse_registration_response, registration_request, RegistrationError, RegistrationErrorCode,
-    RegistrationParams, DEFAULT_GRANT_TYPES,
+    parse_registration_response, registration_request, registration_request_for, ApplicationType,
+    RegistrationError, RegistrationErrorCode, RegistrationParams, DEFAULT_GRANT_TYPES,
 };
 pub use retry::{retry_after, retry_after_at};
 pub use scope::{scope_covers, scope_tokens, scope_union};

@@ -4,6 +4,11 @@
 //! server has a `registration_endpoint`, the client registers itself there (MCP
 //! 2025-11-25 "Dynamic Client Registration") and keeps the resulting
 //! [`ClientRegistration`] for later sessions.
+//!
+//! MCP 2026-07-28 ("Client Registration", SEP-837) adds one field: clients **MUST**
+//! send an appropriate `application_type` (OpenID Connect Dynamic Client Registration
+//! 1.0 §2), because an OpenID provider that sees none assumes `web` and may then refuse
+//! the loopback redirect URIs native clients use. [`ApplicationType`] says which.
 
 use super::client::{ClientAuthMethod, ClientRegistration};
 use super::error::{BodyProblem, BodySummary};
@@ -32,9 +37,75 @@ pub struct RegistrationParams<'a> {
     pub software_id: Option<&'a str>,
 }
 
+/// `application_type` (OpenID Connect Dynamic Client Registration 1.0 §2), which MCP
+/// 2026-07-28 requires at registration (SEP-837; "Client Registration": native
+/// applications, "desktop applications, mobile apps, CLI tools, and locally-hosted web
+/// applications accessed via `localhost`", **SHOULD** say `native`; "remote
+/// browser-based applications served from a non-local host" **SHOULD** say `web`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplicationType {
+    /// `native`: a desktop or mobile app, a CLI, or a page served from `localhost`.
+    Native,
+    /// `web`: a browser-based application served from a non-local host.
+    Web,
+}
+
+impl ApplicationType {
+    /// The value on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApplicationType::Native => "native",
+            ApplicationType::Web => "web",
+        }
+    }
+
+    /// The type a client with these redirect URIs is, by the rule of SEP-837:
+    ///
+    /// - no redirect URI at all (a CLI or daemon using the client-credentials grant) →
+    ///   `native`;
+    /// - every redirect URI is `http` to a loopback host (RFC 8252 §7.3) or a
+    ///   private-use URI scheme, i.e. not `http`/`https` (RFC 8252 §7.1) → `native`;
+    /// - otherwise (some redirect URI is served from a non-local host) → `web`.
+    ///
+    /// ```
+    /// use bearerflow::oauth::ApplicationType;
+    /// let uris = |u: &[&str]| u.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    /// assert_eq!(ApplicationType::for_redirect_uris(&uris(&["http://127.0.0.1:33418/cb"])), ApplicationType::Native);
+    /// assert_eq!(ApplicationType::for_redirect_uris(&uris(&["com.example.app:/oauth"])), ApplicationType::Native);
+    /// assert_eq!(ApplicationType::for_redirect_uris(&[]), ApplicationType::Native);
+    /// assert_eq!(ApplicationType::for_redirect_uris(&uris(&["https://app.example/cb"])), ApplicationType::Web);
+    /// ```
+    pub fn for_redirect_uris(redirect_uris: &[String]) -> ApplicationType {
+        let native = |uri: &String| match super::url::Url::parse(uri) {
+            Ok(u) => match u.scheme() {
+                "http" | "https" => super::url::is_loopback_host(u.host()),
+                // A private-use scheme only a native app can receive (RFC 8252 §7.1).
+                _ => true,
+            },
+            // Not a URL at all: the server will refuse it whatever the type says;
+            // nothing here suggests a web application.
+            Err(_) => true,
+        };
+        if redirect_uris.iter().all(native) {
+            ApplicationType::Native
+        } else {
+            ApplicationType::Web
+        }
+    }
+}
+
+impl fmt::Display for ApplicationType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(serde::Serialize)]
 struct RegistrationBody<'a> {
     client_name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    application_type: Option<ApplicationType>,
     redirect_uris: &'a [String],
     grant_types: &'a [&'a str],
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -50,7 +121,9 @@ struct RegistrationBody<'a> {
 ///
 /// `response_types: ["code"]` is added when the grant types include
 /// `authorization_code` (RFC 7591 §2.1 requires the two to be consistent); an empty
-/// `scope` or `software_id` is omitted.
+/// `scope` or `software_id` is omitted. No `application_type` is sent: MCP 2026-07-28
+/// requires one (SEP-837), so new callers use [`registration_request_for`] with the
+/// caller's [`ApplicationType`] (usually [`ApplicationType::for_redirect_uris`]).
 ///
 /// ```
 /// use bearerflow::oauth::{registration_request, ClientAuthMethod, RegistrationParams};
@@ -68,11 +141,49 @@ struct RegistrationBody<'a> {
 /// assert_eq!(body["response_types"][0], "code");
 /// ```
 pub fn registration_request(registration_endpoint: &str, params: &RegistrationParams) -> Request {
+    build(registration_endpoint, params, None)
+}
+
+/// [`registration_request`] with `application_type` (OpenID Connect Dynamic Client
+/// Registration 1.0 §2), which MCP 2026-07-28 clients MUST send (SEP-837). The type is
+/// the caller's decision, a pure parameter here: a CLI or desktop client with loopback
+/// redirect URIs passes [`ApplicationType::Native`] (what
+/// [`ApplicationType::for_redirect_uris`] derives from such URIs).
+///
+/// ```
+/// use bearerflow::oauth::{registration_request_for, ApplicationType, ClientAuthMethod, RegistrationParams};
+/// let uris = ["https://app.example/callback".to_string()];
+/// let params = RegistrationParams {
+///     client_name: "a web app",
+///     redirect_uris: &uris,
+///     grant_types: &["authorization_code", "refresh_token"],
+///     token_endpoint_auth_method: ClientAuthMethod::None,
+///     scope: None,
+///     software_id: None,
+/// };
+/// let req = registration_request_for("https://as.example/register", &params, ApplicationType::Web);
+/// let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
+/// assert_eq!(body["application_type"], "web");
+/// ```
+pub fn registration_request_for(
+    registration_endpoint: &str,
+    params: &RegistrationParams,
+    application_type: ApplicationType,
+) -> Request {
+    build(registration_endpoint, params, Some(application_type))
+}
+
+fn build(
+    registration_endpoint: &str,
+    params: &RegistrationParams,
+    application_type: Option<ApplicationType>,
+) -> Request {
     fn non_empty(v: Option<&str>) -> Option<&str> {
         v.filter(|s| !s.is_empty())
     }
     let body = RegistrationBody {
         client_name: params.client_name,
+        application_type,
         redirect_uris: params.redirect_uris,
         grant_types: params.grant_types,
         response_types: params
@@ -343,6 +454,61 @@ mod tests {
         assert_eq!(v["token_endpoint_auth_method"], "none");
         assert_eq!(v["software_id"], "4NRB1-0XZABZI9E6-5SM3R");
         assert!(v.get("scope").is_none());
+        // Without an explicit type, none is sent (the pre-2026-07-28 body).
+        assert!(v.get("application_type").is_none());
+        let v: Value = serde_json::from_slice(
+            &registration_request_for(
+                "https://as/register",
+                &params(&uris, &DEFAULT_GRANT_TYPES),
+                ApplicationType::for_redirect_uris(&uris),
+            )
+            .body,
+        )
+        .unwrap();
+        // SEP-837: loopback redirect URIs make a native client.
+        assert_eq!(v["application_type"], "native");
+        assert_eq!(v["client_name"], "My \"Client\"");
+        assert_eq!(v["response_types"], serde_json::json!(["code"]));
+    }
+
+    #[test]
+    fn application_type_follows_the_redirect_uris() {
+        let of = |uris: &[&str]| {
+            let uris: Vec<String> = uris.iter().map(|s| s.to_string()).collect();
+            ApplicationType::for_redirect_uris(&uris)
+        };
+        use ApplicationType::{Native, Web};
+        assert_eq!(of(&[]), Native, "a CLI without redirect URIs");
+        assert_eq!(of(&["http://127.0.0.1:8976/callback"]), Native);
+        assert_eq!(of(&["http://127.1.2.3/cb"]), Native);
+        assert_eq!(of(&["http://[::1]:1/cb"]), Native);
+        assert_eq!(of(&["http://LOCALHOST:3000/cb"]), Native);
+        assert_eq!(of(&["https://localhost/cb"]), Native);
+        assert_eq!(of(&["com.example.app:/oauth2redirect"]), Native);
+        assert_eq!(of(&["https://app.example/cb"]), Web);
+        assert_eq!(of(&["http://app.example/cb"]), Web);
+        assert_eq!(of(&["http://127.0.0.1/cb", "https://app.example/cb"]), Web);
+        assert_eq!(of(&["http://localhost.app.example/cb"]), Web);
+        assert_eq!(Native.as_str(), "native");
+        assert_eq!(Web.to_string(), "web");
+    }
+
+    #[test]
+    fn explicit_application_type_wins() {
+        let uris = ["http://127.0.0.1:1/cb".to_string()];
+        let p = params(&uris, &DEFAULT_GRANT_TYPES);
+        let v: Value = serde_json::from_slice(
+            &registration_request_for("https://as/r", &p, ApplicationType::Web).body,
+        )
+        .unwrap();
+        assert_eq!(v["application_type"], "web");
+        let cc = params(&[], &["client_credentials"]);
+        let v: Value = serde_json::from_slice(
+            &registration_request_for("https://as/r", &cc, ApplicationType::for_redirect_uris(&[]))
+                .body,
+        )
+        .unwrap();
+        assert_eq!(v["application_type"], "native");
     }
 
     #[test]

@@ -295,8 +295,14 @@ enum Scheme {
 
 fn check_url(field: impl Into<FieldPath>, value: &str, scheme: Scheme) -> Result<(), ConfigError> {
     let field = field.into();
-    let parsed = match url::Url::parse(value) {
+    let parsed = match crate::oauth::url::Url::parse(value) {
         Ok(u) => u,
+        Err(crate::oauth::url::UrlError::NonAsciiHost) => {
+            return Err(ConfigError::invalid(
+                field,
+                "has a non-ASCII host: use the punycode (xn--) form",
+            ))
+        }
         Err(_) => return Err(ConfigError::invalid(field, "is not an absolute URL")),
     };
     let ok = match scheme {
@@ -311,6 +317,9 @@ fn check_url(field: impl Into<FieldPath>, value: &str, scheme: Scheme) -> Result
             "must be an http or https URL"
         };
         return Err(ConfigError::invalid(field, why));
+    }
+    if scheme != Scheme::Any && parsed.host_str().is_none_or(str::is_empty) {
+        return Err(ConfigError::invalid(field, "has no host"));
     }
     if parsed.fragment().is_some() {
         return Err(ConfigError::invalid(field, "must not have a fragment"));

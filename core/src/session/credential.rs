@@ -131,12 +131,14 @@ impl Session {
     }
 
     /// Tokens and (own) registration belonged to an authorization server that is no
-    /// longer the resource's: drop them.
-    pub(super) fn drop_server_credentials(&mut self, now: Timestamp) {
+    /// longer the resource's: drop them (a portable client id stays when `keep_client`).
+    pub(super) fn drop_server_credentials(&mut self, keep_client: bool, now: Timestamp) {
         if matches!(self.cred, Cred::Tokens(_)) {
             self.cred = Cred::None;
         }
-        self.drop_registered_client();
+        if !keep_client {
+            self.drop_registered_client();
+        }
         self.requeue_queued_sends(now);
     }
 
@@ -181,6 +183,7 @@ impl Session {
     /// Hand the current state to the host to store, before anything that relies on it.
     pub(super) fn push_persist(&mut self) {
         self.persist_retry_at = Timestamp(0);
+        self.revision = self.revision.saturating_add(1);
         let snap = self.snapshot();
         self.actions.push_back(Action::Persist(Box::new(snap)));
     }

@@ -96,6 +96,10 @@ pub enum SessionError {
         /// The limit.
         limit: u32,
     },
+    /// The pre-registered client belongs to another authorization server than the one
+    /// the resource now names (MCP 2026-07-28 "Authorization Server Binding": clients
+    /// SHOULD surface an error rather than use mismatched credentials).
+    ClientIssuerMismatch,
     /// The host could not store a snapshot ([`Session::handle_persist_failed`]); the
     /// credentials are kept in memory and the machine asks again.
     ///
@@ -132,6 +136,7 @@ impl SessionError {
             SessionError::ExpiredOnArrival => "expired_on_arrival",
             SessionError::BodyTooLarge { .. } => "body_too_large",
             SessionError::TooManyScopes { .. } => "too_many_scopes",
+            SessionError::ClientIssuerMismatch => "client_issuer_mismatch",
             SessionError::PersistFailed => "persist_failed",
         }
     }
@@ -252,6 +257,9 @@ impl fmt::Display for SessionError {
             SessionError::TooManyScopes { what, limit } => {
                 write!(f, "{what} lists more than {limit} scopes")
             }
+            SessionError::ClientIssuerMismatch => f.write_str(
+                "the pre-registered client belongs to another authorization server than the one the resource now names",
+            ),
             SessionError::PersistFailed => f.write_str(
                 "the host could not store the credentials; they are kept in memory and storing is retried",
             ),

@@ -44,6 +44,13 @@ pub(crate) enum Goal {
     /// Find the authorization server, then refresh with the token in hand; authorize
     /// only if the refresh is refused.
     Refresh,
+    /// After a `401` naming `resource_metadata`: read the protected resource metadata
+    /// again before renewing, because the resource may have moved to another
+    /// authorization server (MCP 2026-07-28 "Authorization Server Binding": the change
+    /// is "detected via updated protected resource metadata"). Same issuer: renew as
+    /// before; another one: discover it, and never take the old one's credentials
+    /// there. If the metadata cannot be read, renew as before.
+    Recheck,
 }
 
 /// What started a flow and what it has learnt so far.
@@ -215,12 +222,13 @@ impl Session {
             scope_override,
             resource_metadata: None,
         };
-        let known = self.server().is_some_and(|s| {
-            s.metadata.is_some()
-                || self
-                    .oauth_config()
-                    .is_some_and(|o| o.grant == Grant::ClientCredentials)
-        });
+        let known = goal != Goal::Recheck
+            && self.server().is_some_and(|s| {
+                s.metadata.is_some()
+                    || self
+                        .oauth_config()
+                        .is_some_and(|o| o.grant == Grant::ClientCredentials)
+            });
         if known {
             self.identity_step(plan, now);
             return;
@@ -304,6 +312,45 @@ impl Session {
         self.discover(d, now);
     }
 
+    /// A discovery step of a [`Goal::Recheck`] could not be completed: go on with the
+    /// server known before.
+    pub(super) fn recheck_failed(&mut self, d: Discovery, now: Timestamp) -> bool {
+        if d.plan.goal != Goal::Recheck || d.server_step {
+            return false;
+        }
+        self.continue_with_known_server(d.plan, now);
+        true
+    }
+
+    /// Renew with the server known before: refresh when possible, else authorize (with
+    /// its metadata, fetched first if this session has not seen it).
+    fn continue_with_known_server(&mut self, mut plan: Plan, now: Timestamp) {
+        plan.goal = Goal::Refresh;
+        if self.can_refresh() {
+            return self.start_refresh(now);
+        }
+        if !self.can_authorize() {
+            let cause = self
+                .last_error
+                .as_deref()
+                .cloned()
+                .unwrap_or(SessionError::CannotAuthorize);
+            return self.fail_waiting(RequestError::ReauthorizationRequired, Some(cause));
+        }
+        let (has_metadata, issuer) = match self.server() {
+            Some(s) => (s.metadata.is_some(), String::from(s.issuer)),
+            None => (false, String::new()),
+        };
+        let client_credentials = self
+            .oauth_config()
+            .is_some_and(|o| o.grant == Grant::ClientCredentials);
+        if has_metadata || client_credentials || issuer.is_empty() {
+            self.identity_step(plan, now)
+        } else {
+            self.server_step(plan, issuer, false, now)
+        }
+    }
+
     /// The answer to a discovery fetch.
     pub(super) fn on_discovery_response(
         &mut self,
@@ -313,6 +360,9 @@ impl Session {
         body: &[u8],
         now: Timestamp,
     ) {
+        if purpose == Purpose::ResourceMetadata && d.plan.goal == Goal::Recheck {
+            return self.on_recheck_response(d, status, body, now);
+        }
         if status >= 500 || status == 429 {
             let what = purpose.what();
             return self.fail_flow(SessionError::Status { what, status }, now);
@@ -388,6 +438,35 @@ impl Session {
         }
     }
 
+    /// The protected resource metadata read again after a `401` ([`Goal::Recheck`]).
+    fn on_recheck_response(&mut self, mut d: Discovery, status: u16, body: &[u8], now: Timestamp) {
+        let prm = match is_success(status)
+            .then(|| oauth::parse_protected_resource_metadata(body).ok())
+            .flatten()
+            .filter(|m| oauth::resource_matches(&m.resource, &self.config.resource_url))
+        {
+            Some(m) => m,
+            None => return self.continue_with_known_server(core::mem::take(&mut d.plan), now),
+        };
+        let Some(issuer) = prm.authorization_servers.first().cloned() else {
+            return self.continue_with_known_server(core::mem::take(&mut d.plan), now);
+        };
+        let mut plan = core::mem::take(&mut d.plan);
+        let same = self.server().is_some_and(|s| s.issuer == issuer);
+        if same {
+            if let Some(s) = self.known_server_mut() {
+                s.resource = Some(prm.resource.clone());
+            }
+            plan.resource_metadata = Some(prm);
+            return self.continue_with_known_server(plan, now);
+        }
+        // Another authorization server: discover it; what belonged to the old one goes
+        // (set_server), so this is a new authorization.
+        plan.goal = Goal::Authorize;
+        plan.resource_metadata = Some(prm);
+        self.server_step(plan, issuer, false, now);
+    }
+
     /// The answer to dynamic client registration (RFC 7591 §3.2).
     pub(super) fn on_registration_response(
         &mut self,
@@ -417,18 +496,24 @@ impl Session {
         meta: oauth::AuthorizationServerMetadata,
         now: Timestamp,
     ) {
-        match self.set_server(meta, now) {
-            Ok(()) if plan.goal == Goal::Refresh && self.can_refresh() => self.start_refresh(now),
+        let resource = plan.resource_metadata.as_ref().map(|m| m.resource.clone());
+        match self.set_server(meta, resource, now) {
+            Ok(()) if plan.goal != Goal::Authorize && self.can_refresh() => self.start_refresh(now),
             Ok(()) => self.identity_step(plan, now),
             Err(e) => self.fail_flow(e, now),
         }
     }
 
     /// Adopt discovered metadata. A different issuer than before drops the tokens and the
-    /// registration that belonged to the old one.
+    /// registration that belonged to the old one (MCP 2026-07-28 "Authorization Server
+    /// Binding": credentials are keyed by issuer and never presented to another). A
+    /// pre-registered client belongs to one server: when the resource moves to another,
+    /// that is an error to show, not a client to try elsewhere; a Client ID Metadata
+    /// Document URL is portable and stays.
     fn set_server(
         &mut self,
         meta: oauth::AuthorizationServerMetadata,
+        resource: Option<String>,
         now: Timestamp,
     ) -> Result<(), SessionError> {
         let Some(token_endpoint) = meta.token_endpoint.clone() else {
@@ -445,13 +530,31 @@ impl Session {
             .server()
             .is_some_and(|s| !s.issuer.is_empty() && s.issuer != meta.issuer);
         if changed {
-            self.drop_server_credentials(now);
+            let configured = matches!(self.client, super::identity::ClientSlot::Configured);
+            let bound_elsewhere = self
+                .oauth_config()
+                .and_then(|o| o.issuer.as_deref())
+                .is_none_or(|i| i != meta.issuer);
+            if configured && bound_elsewhere && !self.client_is_metadata_document() {
+                return Err(SessionError::ClientIssuerMismatch);
+            }
+            let keep_client = self.client_is_metadata_document();
+            self.drop_server_credentials(keep_client, now);
         }
+        let requested_scope = if changed {
+            None
+        } else {
+            self.server()
+                .and_then(|s| s.requested_scope)
+                .map(String::from)
+        };
         self.server = super::identity::ServerSlot::Known(Box::new(Server {
             issuer: meta.issuer.clone(),
             token_endpoint,
             authorization_endpoint: meta.authorization_endpoint.clone(),
             registration_endpoint: meta.registration_endpoint.clone(),
+            resource,
+            requested_scope,
             metadata: Some(Box::new(meta)),
         }));
         Ok(())
@@ -497,7 +600,11 @@ impl Session {
             }
         };
         let name = o.client_name.as_deref().unwrap_or("bearerflow");
-        let req = oauth::registration_request(
+        // SEP-837: clients MUST send an appropriate `application_type` (OpenID Connect
+        // Dynamic Client Registration §2): `native` for loopback and private-use
+        // redirect URIs and for clients without one, `web` otherwise.
+        let application_type = oauth::ApplicationType::for_redirect_uris(&redirect_uris);
+        let req = oauth::registration_request_for(
             &endpoint,
             &oauth::RegistrationParams {
                 client_name: name,
@@ -507,35 +614,57 @@ impl Session {
                 scope: None,
                 software_id: None,
             },
+            application_type,
         );
         self.stats.registration_requests += 1;
         self.fetch(Purpose::Registration, req, Step::Registration(plan), now);
     }
 
-    /// The scope to ask for: an explicit step-up scope, else the challenge's, else the
-    /// resource metadata's `scopes_supported`, else configuration; plus
-    /// `offline_access` when the server lists it (so a refresh token is issued).
-    fn scope_for(&self, plan: &Plan) -> Option<String> {
+    /// The scope to ask for, and whether to ask for consent again.
+    ///
+    /// - This time's part (MCP 2025-11-25 "Scope Selection Strategy"): an explicit
+    ///   step-up scope, else the challenge's, else the resource metadata's
+    ///   `scopes_supported`, else configuration.
+    /// - Joined with what was asked of this server before (MCP 2026-07-28 "Step-Up
+    ///   Authorization Flow": previously requested ∪ challenged), so no path (a refused
+    ///   refresh, an expiry without a refresh token, a `401`, a step-up) asks for less
+    ///   than the last authorization did, whether or not discovery ran again.
+    /// - `offline_access` when the server lists it (MCP 2026-07-28 "Refresh Tokens",
+    ///   SEP-2207), except for client credentials, which get no refresh token anyway.
+    /// - With `offline_access`, `prompt=consent`: an OpenID Provider ignores
+    ///   `offline_access` without it (OpenID Connect Core 1.0 §11) and issues no refresh
+    ///   token; other servers ignore `prompt`.
+    fn scope_for(&self, plan: &Plan) -> (Option<String>, Option<&'static str>) {
         let from_prm = plan
             .resource_metadata
             .as_ref()
             .filter(|m| !m.scopes_supported.is_empty())
             .map(|m| m.scopes_supported.join(" "));
-        let base = plan
+        let now = plan
             .scope_override
             .clone()
             .or_else(|| plan.challenge.as_ref().and_then(|c| c.scope.clone()))
             .or(from_prm)
             .or_else(|| self.oauth_config().and_then(|o| o.scope.clone()));
-        let offline = self
-            .server()
-            .and_then(|s| s.metadata)
-            .is_some_and(|m| m.scopes_supported.iter().any(|s| s == "offline_access"));
-        match (base, offline) {
+        let before = self.server().and_then(|s| s.requested_scope);
+        let base = match (now, before) {
+            (Some(n), Some(b)) => Some(oauth::scope_union(b, &n)),
+            (n, b) => n.or_else(|| b.map(String::from)),
+        };
+        let client_credentials = self
+            .oauth_config()
+            .is_some_and(|o| o.grant == Grant::ClientCredentials);
+        let offline = !client_credentials
+            && self
+                .server()
+                .and_then(|s| s.metadata)
+                .is_some_and(|m| m.scopes_supported.iter().any(|s| s == "offline_access"));
+        let scope = match (base, offline) {
             (Some(b), true) => Some(oauth::scope_union(&b, "offline_access")),
             (None, true) => Some(String::from("offline_access")),
             (b, false) => b.filter(|s| !s.is_empty()),
-        }
+        };
+        (scope, offline.then_some("consent"))
     }
 
     fn authorize_step(&mut self, plan: Plan, now: Timestamp) {
@@ -551,8 +680,8 @@ impl Session {
             .metadata
             .is_some_and(|m| m.authorization_response_iss_parameter_supported);
         let client = client.clone();
-        let resource = oauth::canonical_resource(&self.config.resource_url).ok();
-        let scope = self.scope_for(&plan);
+        let resource = self.resource_parameter();
+        let (scope, prompt) = self.scope_for(&plan);
         let limit = self.policy().max_scopes;
         if scope
             .as_deref()
@@ -564,6 +693,10 @@ impl Session {
         let Some(o) = self.oauth_config().cloned() else {
             return self.fail_flow(SessionError::CannotAuthorize, now);
         };
+        // Remembered per issuer: the next authorization asks for at least this again.
+        if let Some(s) = self.known_server_mut() {
+            s.requested_scope.clone_from(&scope);
+        }
         if o.grant == Grant::ClientCredentials {
             let req = oauth::client_credentials_request(
                 &token_endpoint,
@@ -596,6 +729,7 @@ impl Session {
             state: &state,
             scope: scope.as_deref(),
             resource: resource.as_deref(),
+            prompt,
         });
         let url = match url {
             Ok(u) => u,
@@ -655,11 +789,11 @@ impl Session {
         let Work::Redirect(a) = core::mem::take(&mut self.work) else {
             return Err(RedirectError::NotAuthorizing);
         };
+        let resource = self.resource_parameter();
         let (Some(server), Some(client)) = (self.server(), self.client()) else {
             self.fail_flow(SessionError::NoClientIdentity, now);
             return Err(RedirectError::NotAuthorizing);
         };
-        let resource = oauth::canonical_resource(&self.config.resource_url).ok();
         let req = oauth::authorization_code_request(
             server.token_endpoint,
             client,
@@ -688,7 +822,7 @@ impl Session {
             return self.fail_flow(SessionError::Status { what, status }, now);
         }
         match oauth::parse_token_response(status, body) {
-            Ok(resp) => self.accept_tokens(resp, sent_at, now),
+            Ok(resp) => self.accept_tokens(resp, true, sent_at, now),
             Err(oauth::TokenError::Endpoint(e)) => {
                 let e = self.scrub(e);
                 let invalid_client = matches!(

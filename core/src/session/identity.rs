@@ -45,6 +45,10 @@ pub(crate) struct ServerView<'a> {
     pub(crate) token_endpoint: &'a str,
     pub(crate) authorization_endpoint: Option<&'a str>,
     pub(crate) registration_endpoint: Option<&'a str>,
+    /// The resource as its metadata published it.
+    pub(crate) resource: Option<&'a str>,
+    /// The scope last asked of this server.
+    pub(crate) requested_scope: Option<&'a str>,
     /// Full metadata, when it was discovered in this session.
     pub(crate) metadata: Option<&'a AuthorizationServerMetadata>,
 }
@@ -112,6 +116,8 @@ impl Session {
                     token_endpoint: o.token_endpoint.as_deref()?,
                     authorization_endpoint: None,
                     registration_endpoint: None,
+                    resource: None,
+                    requested_scope: None,
                     metadata: None,
                 })
             }
@@ -120,9 +126,52 @@ impl Session {
                 token_endpoint: &s.token_endpoint,
                 authorization_endpoint: s.authorization_endpoint.as_deref(),
                 registration_endpoint: s.registration_endpoint.as_deref(),
+                resource: s.resource.as_deref(),
+                requested_scope: s.requested_scope.as_deref(),
                 metadata: s.metadata.as_deref(),
             }),
         }
+    }
+
+    /// The server record to write what the session learns into (a configured server
+    /// gets a record of its own the first time).
+    pub(crate) fn known_server_mut(&mut self) -> Option<&mut Server> {
+        if matches!(self.server, ServerSlot::Configured) {
+            let view = self.server()?;
+            let known = Server {
+                issuer: view.issuer.into(),
+                token_endpoint: view.token_endpoint.into(),
+                authorization_endpoint: None,
+                registration_endpoint: None,
+                resource: None,
+                requested_scope: None,
+                metadata: None,
+            };
+            self.server = ServerSlot::Known(Box::new(known));
+        }
+        match &mut self.server {
+            ServerSlot::Known(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The RFC 8707 `resource` to send: the resource as its metadata published it
+    /// (MCP authorization "Canonical Server URI": the client uses the value the server
+    /// published, verbatim), else the canonical form of the configured URL.
+    pub(crate) fn resource_parameter(&self) -> Option<alloc::string::String> {
+        match self.server().and_then(|s| s.resource) {
+            Some(r) => Some(r.into()),
+            None => crate::oauth::canonical_resource(&self.config.resource_url).ok(),
+        }
+    }
+
+    /// Whether the client in use is a Client ID Metadata Document URL: portable across
+    /// authorization servers (MCP 2026-07-28 "Authorization Server Binding").
+    pub(crate) fn client_is_metadata_document(&self) -> bool {
+        let cimd = self
+            .oauth_config()
+            .and_then(|o| o.client_id_metadata_url.as_deref());
+        matches!((self.client(), cimd), (Some(c), Some(url)) if c.client_id == url)
     }
 
     /// Start over from what configuration says (a helper session switching to its OAuth

@@ -154,6 +154,11 @@ pub struct Stats {
     /// `Persist` actions the host reported it could not store.
     #[serde(default)]
     pub persist_failures: u32,
+    /// Authorizations whose tokens came without a refresh token (an OpenID Provider
+    /// that ignored `offline_access`, a server that issues none): each expiry of those
+    /// needs a new authorization, which the session then starts ahead of expiry.
+    #[serde(default)]
+    pub grants_without_refresh_token: u32,
 }
 
 /// Why the next timeout is due (for debugging; see [`Session::poll_timeout_reason`]).
@@ -208,6 +213,8 @@ pub struct Session {
     /// When to ask the host again to store a snapshot it failed to store; 0: not due
     /// (a deadline is always at least 1 ms after some `now`).
     persist_retry_at: Timestamp,
+    /// The revision of the last snapshot handed out (see [`Snapshot::revision`]).
+    revision: u64,
     requests: Requests,
     next_request: u64,
     /// The next fetch id, counted in 32 bits (a fetch id only has to differ from the one
@@ -257,6 +264,7 @@ impl Session {
             attempts: Attempts::default(),
             proactive: false,
             persist_retry_at: Timestamp(0),
+            revision: 0,
             requests: Requests::default(),
             next_request: 1,
             next_fetch: 1,
@@ -280,7 +288,16 @@ impl Session {
         now: Timestamp,
     ) -> Session {
         let mut s = Session::new(config, seed, now);
-        if let Some(c) = snapshot.client {
+        let snapshot = snapshot.migrate();
+        s.revision = snapshot.revision;
+        let issuer = snapshot.server.as_ref().map(|sv| sv.issuer.clone());
+        // What belongs to another issuer than the stored server's is not used with it
+        // (MCP 2026-07-28 "Authorization Server Binding").
+        let foreign = |of: &Option<String>| matches!((of, &issuer), (Some(a), Some(b)) if !a.is_empty() && !b.is_empty() && a != b);
+        if let Some(c) = snapshot
+            .client
+            .filter(|_| !foreign(&snapshot.client_issuer))
+        {
             s.set_client(c);
         }
         if let Some(sv) = snapshot.server {
@@ -289,6 +306,8 @@ impl Session {
                     && c.token_endpoint == sv.token_endpoint
                     && sv.authorization_endpoint.is_none()
                     && sv.registration_endpoint.is_none()
+                    && sv.resource.is_none()
+                    && sv.requested_scope.is_none()
             });
             if !same_as_configured {
                 s.server = ServerSlot::Known(Box::new(Server {
@@ -296,11 +315,13 @@ impl Session {
                     token_endpoint: sv.token_endpoint,
                     authorization_endpoint: sv.authorization_endpoint,
                     registration_endpoint: sv.registration_endpoint,
+                    resource: sv.resource,
+                    requested_scope: sv.requested_scope,
                     metadata: None,
                 }));
             }
         }
-        if let Some(t) = snapshot.tokens {
+        if let Some(t) = snapshot.tokens.filter(|t| !foreign(&t.issuer)) {
             // Generations are this session's own count; a stored value is not trusted
             // (one near u64::MAX would make every later credential share it).
             s.generation = s.generation.next();
@@ -400,8 +421,13 @@ impl Session {
     /// What a host should persist now (also emitted as [`Action::Persist`] whenever it
     /// changes).
     pub fn snapshot(&self) -> Snapshot {
+        let issuer = self
+            .server()
+            .map(|s| String::from(s.issuer))
+            .filter(|i| !i.is_empty());
         Snapshot {
             version: SNAPSHOT_VERSION,
+            revision: self.revision,
             tokens: self.cred.tokens().map(|t| StoredTokens {
                 access_token: Secret::new(t.set.access_token()),
                 refresh_token: t.set.refresh_token().cloned(),
@@ -410,13 +436,17 @@ impl Session {
                 scope: t.set.scope().map(String::from),
                 generation: t.set.generation().0,
                 refresh_at: t.schedule().map(|s| s.refresh_at.0),
+                issuer: issuer.clone(),
             }),
             client: self.client().cloned(),
+            client_issuer: self.client().and(issuer),
             server: self.server().map(|s| StoredServer {
                 issuer: String::from(s.issuer),
                 token_endpoint: String::from(s.token_endpoint),
                 authorization_endpoint: s.authorization_endpoint.map(String::from),
                 registration_endpoint: s.registration_endpoint.map(String::from),
+                resource: s.resource.map(String::from),
+                requested_scope: s.requested_scope.map(String::from),
             }),
         }
     }

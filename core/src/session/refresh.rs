@@ -49,9 +49,20 @@ impl Session {
             self.start_refresh(now);
         } else if self.can_refresh_after_discovery() {
             self.start_authorization(now, None, None, Goal::Refresh);
-        } else if waiting {
+        } else if waiting || (due && self.renews_by_authorizing()) {
+            // Tokens that came without a refresh token are renewed by a new
+            // authorization, started in the refresh window like a refresh would be, so
+            // that requests go on with the current token meanwhile.
             self.start_authorization(now, None, None, Goal::Authorize);
         }
+    }
+
+    /// Tokens in hand that only a new authorization renews: no refresh token, and this
+    /// session can authorize by itself.
+    fn renews_by_authorizing(&self) -> bool {
+        matches!(self.cred, Cred::Tokens(_))
+            && !self.cred.has_refresh_token()
+            && self.can_authorize()
     }
 
     pub(super) fn run_helper(&mut self, now: Timestamp) {
@@ -70,7 +81,7 @@ impl Session {
         let Some(rt) = set.refresh_token() else {
             return;
         };
-        let resource = oauth::canonical_resource(&self.config.resource_url).ok();
+        let resource = self.resource_parameter();
         let req =
             oauth::refresh_request(server.token_endpoint, client, rt, resource.as_deref(), None);
         self.stats.refresh_requests += 1;
@@ -108,13 +119,29 @@ impl Session {
     pub(super) fn accept_tokens(
         &mut self,
         resp: oauth::TokenResponse,
+        grant: bool,
         sent_at: Timestamp,
         now: Timestamp,
     ) {
         let old = self.cred.set();
-        let refresh = resp
-            .refresh_token
-            .or_else(|| old.and_then(|t| t.refresh_token().cloned()));
+        // A refresh that brings no new refresh token keeps the old one (RFC 6749 §6: it
+        // stays valid); a new grant's tokens are a new grant: an old refresh token
+        // belongs to the old one.
+        let refresh = match resp.refresh_token {
+            Some(r) => Some(r),
+            None if grant => {
+                // Client credentials never bring one (RFC 6749 §4.4.3); an authorization
+                // that brings none is worth counting: each expiry needs the user again.
+                let code = self
+                    .oauth_config()
+                    .is_some_and(|o| o.grant == super::Grant::AuthorizationCode);
+                if code {
+                    self.stats.grants_without_refresh_token += 1;
+                }
+                None
+            }
+            None => old.and_then(|t| t.refresh_token().cloned()),
+        };
         let scope = resp
             .scope
             .or_else(|| old.and_then(|t| t.scope().map(String::from)));
@@ -171,7 +198,7 @@ impl Session {
             return self.transient(now, retry_after, status_error);
         }
         match oauth::parse_token_response(status, body) {
-            Ok(resp) => self.accept_tokens(resp, sent_at, now),
+            Ok(resp) => self.accept_tokens(resp, false, sent_at, now),
             // RFC 6749 §5.2 errors come with 400 (401 for client authentication); some
             // servers send them with 200. An error object with any other status is a
             // proxy or a gateway talking, not the authorization server.
@@ -335,7 +362,12 @@ impl Session {
     ) {
         match fetch.step {
             Step::Refresh => self.transient(now, retry_after, error),
-            Step::Discovery(_) | Step::Registration(_) | Step::Grant => self.fail_flow(error, now),
+            Step::Discovery(d) => {
+                if !self.recheck_failed(d, now) {
+                    self.fail_flow(error, now)
+                }
+            }
+            Step::Registration(_) | Step::Grant => self.fail_flow(error, now),
         }
     }
 
@@ -381,7 +413,16 @@ impl Session {
             // Single flight: the work under way (or the backoff) serves this request too.
             return;
         }
-        if sent != Generation::NONE && self.can_refresh() {
+        let recheck = sent != Generation::NONE
+            && matches!(self.server, super::identity::ServerSlot::Known(_))
+            && challenge
+                .as_ref()
+                .is_some_and(|c| c.resource_metadata.is_some());
+        if recheck {
+            // The resource may have moved to another authorization server: read its
+            // metadata again first (MCP 2026-07-28 "Authorization Server Binding").
+            self.start_authorization(now, challenge, None, Goal::Recheck);
+        } else if sent != Generation::NONE && self.can_refresh() {
             self.start_refresh(now);
         } else if sent != Generation::NONE && self.can_refresh_after_discovery() {
             self.start_authorization(now, challenge, None, Goal::Refresh);
@@ -419,6 +460,14 @@ impl Session {
         now: Timestamp,
     ) -> Verdict {
         let granted = self.cred.set().and_then(|t| t.scope()).unwrap_or("");
+        // MCP 2026-07-28 "Step-Up Authorization Flow": previously requested ∪
+        // challenged (the granted scope when nothing was asked in this session: tokens
+        // the host installed).
+        let before = self
+            .server()
+            .and_then(|s| s.requested_scope)
+            .map(String::from)
+            .unwrap_or_else(|| String::from(granted));
         let required = c.scope.clone().unwrap_or_default();
         let limit = self.policy().max_scopes;
         if oauth::scope_tokens(&required).count() > limit as usize {
@@ -444,7 +493,7 @@ impl Session {
         p.step_ups += 1;
         p.step_up_scope = fingerprint;
         p.state = State::Waiting { since: now };
-        let scope = oauth::scope_union(granted, &required);
+        let scope = oauth::scope_union(&before, &required);
         if self.work.is_idle() {
             self.start_authorization(now, Some(c), Some(scope), Goal::Authorize);
         }

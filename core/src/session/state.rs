@@ -161,6 +161,12 @@ pub(crate) struct Server {
     pub(crate) token_endpoint: String,
     pub(crate) authorization_endpoint: Option<String>,
     pub(crate) registration_endpoint: Option<String>,
+    /// The resource exactly as its protected resource metadata published it (RFC 9728
+    /// §3), for the RFC 8707 `resource` parameter.
+    pub(crate) resource: Option<String>,
+    /// The scope last asked of this server (MCP 2026-07-28 step-up: asked again, at
+    /// least, by every later authorization).
+    pub(crate) requested_scope: Option<String>,
     /// Full metadata when it was discovered in this session.
     pub(crate) metadata: Option<Box<crate::oauth::AuthorizationServerMetadata>>,
 }

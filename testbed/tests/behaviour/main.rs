@@ -12,5 +12,6 @@ mod faults;
 mod introspection;
 mod mcp_transport;
 mod metadata;
+mod modern_wire;
 mod refresh_rotation;
 mod robustness;
