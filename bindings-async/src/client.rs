@@ -1,21 +1,20 @@
-//! The cloneable [`Client`] handle, its builder, and one request's exchange with the
-//! driver ([`Call`]).
+//! The cloneable [`Client`] handle, its builder, and one request's bookkeeping
+//! ([`Call`]).
 
 use crate::authorize::{Authorizer, LoopbackBrowser};
-use crate::driver::{Driver, Msg, Status, ToCall};
+use crate::driver::{Credentials, Next, Parts, Shared, Status, ToCall};
 use crate::error::{Error, RedirectRefused};
 use crate::events::Event;
 use crate::helper::HelperRunner;
 use crate::limits::ResourceLimits;
-use crate::redact::SentCredentials;
 use crate::store::{MemoryStore, Store, StoreError};
-use bearerflow::http::Header;
+use bearerflow::oauth::TokenResponse;
 use bearerflow::session::{Config, Credential, RequestId, Session, Verdict};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, WWW_AUTHENTICATE};
+use reqwest::header::{HeaderMap, WWW_AUTHENTICATE};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 /// Redirects in a row the resource client follows (reqwest's own default), each on the
@@ -175,14 +174,13 @@ impl ClientBuilder {
         self
     }
 
-    /// Load the snapshot, start the driver task on the current tokio runtime, and
-    /// return the handle.
+    /// Load the snapshot, share the session, start its timer task on the current tokio
+    /// runtime, and return the handle.
     pub async fn build(self) -> Result<Client, BuildError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
         if matches!(self.config.credential, Credential::HeaderHelper(_)) && self.helper.is_none() {
             return Err(BuildError::NoHelperRunner);
         }
-        crate::install_crypto_provider();
         let limits = ResourceLimits::from_policy(&self.config.policy);
         let http = match self.http {
             Some(h) => h,
@@ -216,24 +214,22 @@ impl ClientBuilder {
             Some(s) => Session::restore(self.config, s, seed, now),
             None => Session::new(self.config, seed, now),
         };
-        let (tx, rx) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(self.event_capacity);
-        let driver = Driver::new(
+        let shared = Shared::start(
             session,
-            rx,
-            tx.downgrade(),
-            self.store,
-            self.authorizer,
-            self.helper,
-            fetch_http,
-            events.clone(),
+            Parts {
+                store: self.store,
+                authorizer: self.authorizer,
+                helper: self.helper,
+                fetch_http,
+                events,
+                runtime,
+            },
         );
-        runtime.spawn(driver.run());
         Ok(Client {
             inner: Arc::new(Inner {
-                tx,
+                shared,
                 http,
-                events,
                 limits,
             }),
         })
@@ -241,18 +237,25 @@ impl ClientBuilder {
 }
 
 struct Inner {
-    tx: mpsc::UnboundedSender<Msg>,
+    shared: Arc<Shared>,
     http: reqwest::Client,
-    events: broadcast::Sender<Event>,
     limits: ResourceLimits,
 }
 
-/// A handle to one bearerflow session run by a driver task. Cheap to clone; every
-/// clone talks to the same session, so concurrent sends share one refresh.
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shared.close();
+    }
+}
+
+/// A handle to one bearerflow session. Cheap to clone; every clone shares the same
+/// session, so concurrent sends share one refresh.
 ///
-/// Resource requests run in the caller's task, concurrently; only the session's
-/// bookkeeping is serialized in the driver. The driver stops when the last handle (and
-/// the last request in progress) is dropped.
+/// Resource requests run in the caller's task, concurrently, and so does the session's
+/// bookkeeping for them (begin, take the credential, report the response): a short
+/// lock around the session, never held across I/O. Only what waits (token requests,
+/// discovery, the browser, the helper, timers, the store) runs in tasks of its own,
+/// which end once the last handle and the last request in progress are dropped.
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -303,6 +306,9 @@ impl Client {
     /// again: a streaming body gives [`Error::BodyNotReplayable`]. Dropping the future
     /// cancels the request in the session.
     ///
+    /// With a usable credential nothing here waits but the request itself: the
+    /// session's bookkeeping runs on this task.
+    ///
     /// The policy's resource limits hold whatever the server does (see the
     /// `limits` module docs): the headers must come within `resource_deadline`
     /// ([`Error::Limit`] otherwise), and the returned response's body stops with a
@@ -310,18 +316,17 @@ impl Client {
     /// byte over `max_resource_body` (or `max_stream_event` for one event of a
     /// `text/event-stream`), or when it runs out of time.
     pub async fn send(&self, request: reqwest::Request) -> Result<reqwest::Response, Error> {
-        let mut call = Call::begin(self, request).await?;
+        let mut call = Call::begin(self, request)?;
         let limits = self.inner.limits;
         loop {
             let request = call.next().await?;
-            let url = request.url().clone();
-            let started = Instant::now();
+            let started = call.released();
             let response = limits
-                .headers_by_deadline(&url, started, self.inner.http.execute(request))
+                .headers_by_deadline(started, self.inner.http.execute(request))
                 .await
-                .map_err(Error::Limit)?
+                .map_err(|_| Error::Limit(limits.headers_late(call.url())))?
                 .map_err(Error::from_reqwest)?;
-            match call.report(&response).await? {
+            match call.report(&response)? {
                 Verdict::Deliver => return Ok(call.deliver(response, &limits, started)),
                 Verdict::Retry => continue,
             }
@@ -333,32 +338,40 @@ impl Client {
         self.inner.limits
     }
 
-    /// Subscribe to the driver's [`Event`]s from now on.
+    /// Subscribe to the session's [`Event`]s from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.inner.events.subscribe()
+        self.inner.shared.subscribe()
     }
 
-    /// The session's phase, counters and last error now.
+    /// The session's phase, counters and last error now (see [`Client::status_now`]).
     pub async fn status(&self) -> Result<Status, Error> {
-        let (reply, rx) = oneshot::channel();
-        self.inner
-            .tx
-            .send(Msg::Query { reply })
-            .map_err(|_| Error::DriverGone)?;
-        rx.await.map_err(|_| Error::DriverGone)
+        Ok(self.status_now())
+    }
+
+    /// The session's phase, counters (including how many refreshes and authorizations
+    /// obtained tokens) and last error now.
+    pub fn status_now(&self) -> Status {
+        self.inner.shared.status()
+    }
+
+    /// Hand the session tokens obtained elsewhere: a token response of the host's own
+    /// (RFC 6749 §5.1; `expires_in` counts from now), a static token, a test fixture.
+    /// They replace the current credential and are stored (`Store::save`) before any
+    /// request goes out with them; requests waiting for a credential are released.
+    ///
+    /// To start a client from tokens already held, this or
+    /// [`Snapshot::from_token_response`](bearerflow::session::Snapshot::from_token_response)
+    /// in a [`MemoryStore::with`] both work; without the authorization server in the
+    /// snapshot the session discovers it before the first refresh.
+    pub fn set_tokens(&self, tokens: TokenResponse) {
+        self.inner.shared.set_tokens(tokens);
     }
 
     /// Leave `Failed` and start authorization again (`Session::reauthorize`), e.g.
     /// after the user asked to sign in again.
     pub fn reauthorize(&self) -> Result<(), Error> {
-        self.inner
-            .tx
-            .send(Msg::Reauthorize)
-            .map_err(|_| Error::DriverGone)
-    }
-
-    pub(crate) fn sender(&self) -> &mpsc::UnboundedSender<Msg> {
-        &self.inner.tx
+        self.inner.shared.reauthorize();
+        Ok(())
     }
 }
 
@@ -371,100 +384,135 @@ pub(crate) fn www_authenticate_lines(headers: &HeaderMap) -> Vec<String> {
         .collect()
 }
 
-/// Put the session's headers on a request, replacing same-named ones; values are marked
-/// sensitive (kept out of reqwest's `Debug`).
-fn apply_headers(request: &mut reqwest::Request, headers: &[Header]) -> Result<(), Error> {
-    for h in headers {
-        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| Error::InvalidHeader {
-            name: h.name.to_string(),
-        })?;
-        let mut value = HeaderValue::from_bytes(h.value.expose().as_bytes()).map_err(|_| {
-            Error::InvalidHeader {
-                name: h.name.to_string(),
-            }
-        })?;
-        value.set_sensitive(true);
-        request.headers_mut().insert(name, value);
+/// A copy of `template` for another attempt: method, URL, headers, version, timeout
+/// and body (a buffered body is copied). `reqwest::Request::try_clone` also copies the
+/// request's extensions (only reachable through a conversion from `http::Request`,
+/// and private to reqwest), at the price of an extension map on every call; so a retry
+/// after a `401` goes out without such extensions, where the first attempt, the
+/// caller's own request, carries them.
+fn copy_request(template: &reqwest::Request) -> Result<reqwest::Request, Error> {
+    let body = match template.body() {
+        Some(body) => {
+            let bytes = body.as_bytes().ok_or(Error::BodyNotReplayable)?;
+            Some(reqwest::Body::from(bytes::Bytes::copy_from_slice(bytes)))
+        }
+        None => None,
+    };
+    let mut request = reqwest::Request::new(template.method().clone(), template.url().clone());
+    if let Some(timeout) = template.timeout() {
+        *request.timeout_mut() = Some(*timeout);
     }
-    Ok(())
+    if !template.headers().is_empty() {
+        *request.headers_mut() = template.headers().clone();
+    }
+    *request.version_mut() = template.version();
+    *request.body_mut() = body;
+    Ok(request)
 }
 
-/// One request's conversation with the driver: begin, wait for `Send`/`Fail`, report
-/// the response, repeat on `Retry`. Dropping an unfinished call cancels the request in
-/// the session.
-pub(crate) struct Call {
+/// One request's bookkeeping, on the caller's task: begin, take the `Send` (or wait for
+/// it), report the response, repeat on `Retry`. Dropping an unfinished call cancels the
+/// request in the session.
+pub(crate) struct Call<'c> {
+    client: &'c Client,
     id: RequestId,
-    rx: mpsc::UnboundedReceiver<ToCall>,
-    tx: mpsc::UnboundedSender<Msg>,
+    next: Next,
+    /// The request as the caller gave it, until its first attempt goes out; then a
+    /// copy of it, for a retry.
     template: reqwest::Request,
-    done: bool,
-    /// The credential values on the last request sent, for redacting its response.
-    sent: SentCredentials,
+    /// The first attempt went out.
+    attempted: bool,
+    /// When the session released the request `next` returns: its deadline counts from
+    /// there (the monotonic reading the step took, so that no other is needed).
+    released: std::time::Instant,
+    /// The credential on the last request sent, whose values are redacted from what its
+    /// response quotes.
+    sent: Option<Arc<Credentials>>,
 }
 
-impl Call {
+impl<'c> Call<'c> {
     /// Begin a request in the session.
-    pub(crate) async fn begin(client: &Client, request: reqwest::Request) -> Result<Call, Error> {
+    pub(crate) fn begin(client: &'c Client, request: reqwest::Request) -> Result<Call<'c>, Error> {
         if request.body().is_some_and(|b| b.as_bytes().is_none()) {
             return Err(Error::BodyNotReplayable);
         }
-        let tx = client.sender().clone();
-        let (call_tx, rx) = mpsc::unbounded_channel();
-        let (reply, id_rx) = oneshot::channel();
-        tx.send(Msg::Begin { tx: call_tx, reply })
-            .map_err(|_| Error::DriverGone)?;
-        let id = id_rx.await.map_err(|_| Error::DriverGone)?;
+        let released = std::time::Instant::now();
+        let (id, next) = client.inner.shared.begin(released);
         Ok(Call {
+            client,
             id,
-            rx,
-            tx,
+            next,
             template: request,
-            done: false,
-            sent: SentCredentials::default(),
+            attempted: false,
+            released,
+            sent: None,
         })
     }
 
-    /// Wait until the session releases the request (a copy with the credential's
-    /// headers) or fails it.
+    /// The request's URL.
+    pub(crate) fn url(&self) -> &reqwest::Url {
+        self.template.url()
+    }
+
+    /// When the session released the request `next` returned.
+    pub(crate) fn released(&self) -> Instant {
+        Instant::from_std(self.released)
+    }
+
+    /// The request with the credential's headers, once the session releases it, or
+    /// the session's failure.
     pub(crate) async fn next(&mut self) -> Result<reqwest::Request, Error> {
-        match self.rx.recv().await {
-            Some(ToCall::Send { headers }) => {
-                let mut request = self.template.try_clone().ok_or(Error::BodyNotReplayable)?;
-                apply_headers(&mut request, &headers)?;
-                self.sent = SentCredentials::from_headers(&headers);
+        let call = match &mut self.next {
+            // Awaited in place: a caller that drops the future here leaves the call
+            // waiting, and `Drop` cancels it.
+            Next::Wait(rx) => {
+                let received = rx.await;
+                self.next = Next::Finished;
+                self.released = std::time::Instant::now();
+                // A closed channel cannot happen while the session lives: every begun
+                // request ends in a `Send` or a `Fail`.
+                received.map_err(|_| Error::DriverGone)?
+            }
+            _ => match std::mem::replace(&mut self.next, Next::Finished) {
+                Next::Ready(call) => call,
+                _ => return Err(Error::DriverGone),
+            },
+        };
+        match call {
+            ToCall::Send(credentials) => {
+                // The first attempt sends the caller's request itself (with everything
+                // it carries), keeping a copy for a retry; a retry sends a copy of that.
+                let copy = copy_request(&self.template)?;
+                let mut request = if self.attempted {
+                    copy
+                } else {
+                    self.attempted = true;
+                    std::mem::replace(&mut self.template, copy)
+                };
+                credentials.apply(&mut request)?;
+                self.sent = Some(credentials);
+                // Sent: the session now waits for this call's report.
+                self.next = Next::Sent;
                 Ok(request)
             }
-            Some(ToCall::Fail { error, detail }) => {
-                self.done = true;
-                Err(Error::Auth { error, detail })
-            }
-            None => {
-                self.done = true;
-                Err(Error::DriverGone)
-            }
+            ToCall::Fail { error, detail } => Err(Error::Auth { error, detail }),
         }
     }
 
     /// Report the resource's answer; the session decides whether the caller gets it.
-    pub(crate) async fn report(&mut self, response: &reqwest::Response) -> Result<Verdict, Error> {
-        let (reply, verdict) = oneshot::channel();
-        self.tx
-            .send(Msg::Report {
-                id: self.id,
-                status: response.status().as_u16(),
-                www_authenticate: www_authenticate_lines(response.headers()),
-                reply,
-            })
-            .map_err(|_| Error::DriverGone)?;
-        let verdict = verdict.await.map_err(|_| Error::DriverGone)?;
-        if verdict == Verdict::Deliver {
-            self.done = true;
-        }
+    pub(crate) fn report(&mut self, response: &reqwest::Response) -> Result<Verdict, Error> {
+        let lines = www_authenticate_lines(response.headers());
+        let instant = std::time::Instant::now();
+        let (verdict, next) =
+            self.client
+                .inner
+                .shared
+                .report(instant, self.id, response.status().as_u16(), &lines);
+        self.released = instant;
+        self.next = next;
         Ok(verdict)
     }
-}
 
-impl Call {
     /// The response the session delivered, as the caller gets it: its body held to
     /// the resource limits (from `started`, when the request went out), and the
     /// credentials it was requested with kept for redacting quoted text.
@@ -475,15 +523,21 @@ impl Call {
         started: Instant,
     ) -> reqwest::Response {
         let mut response = limits.guard(response, started);
-        self.sent.clone().attach(&mut response);
+        if let Some(credentials) = &self.sent {
+            credentials.sent().clone().attach(&mut response);
+        }
         response
     }
 }
 
-impl Drop for Call {
+impl Drop for Call<'_> {
     fn drop(&mut self) {
-        if !self.done {
-            let _ = self.tx.send(Msg::Cancel { id: self.id });
+        match self.next {
+            // Still the session's: waiting, or sent and not yet reported.
+            Next::Wait(_) | Next::Sent | Next::Ready(ToCall::Send(_)) => {
+                self.client.inner.shared.cancel(self.id)
+            }
+            Next::Ready(ToCall::Fail { .. }) | Next::Finished => {}
         }
     }
 }
@@ -491,29 +545,7 @@ impl Drop for Call {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn headers_replace_and_are_sensitive() {
-        let mut req = reqwest::Request::new(
-            reqwest::Method::GET,
-            "http://127.0.0.1/".parse().expect("a valid URL"),
-        );
-        req.headers_mut()
-            .insert("authorization", HeaderValue::from_static("Bearer old"));
-        apply_headers(&mut req, &[Header::new("Authorization", "Bearer new")]).unwrap();
-        let all: Vec<_> = req.headers().get_all("authorization").iter().collect();
-        assert_eq!(all.len(), 1);
-        assert_eq!(all[0], "Bearer new");
-        assert!(all[0].is_sensitive());
-        assert!(matches!(
-            apply_headers(&mut req, &[Header::new("Bad Name", "x")]),
-            Err(Error::InvalidHeader { .. })
-        ));
-        assert!(matches!(
-            apply_headers(&mut req, &[Header::new("X", "a\nb")]),
-            Err(Error::InvalidHeader { .. })
-        ));
-    }
+    use reqwest::header::HeaderValue;
 
     #[test]
     fn every_www_authenticate_line_is_kept() {

@@ -1,5 +1,8 @@
 //! Plain events for observers (the CLI demo's timeline, logs, metrics).
 //!
+//! Events are emitted while the session's lock is held, so every subscriber sees them
+//! in the session's order, whichever task took the step.
+//!
 //! Translation only: every event restates something the session did or the driver
 //! performed for it. Events never carry a token, a code or a redirect URL.
 
@@ -124,6 +127,54 @@ pub enum Event {
         /// `None` when its output was handed to the session, else what went wrong.
         error: Option<String>,
     },
+    /// A new credential is in use (the session's count of installed credentials
+    /// moved), with the running counts a host would otherwise keep by wrapping the
+    /// authorizer. Never carries the credential itself.
+    Credential {
+        /// When.
+        at: Timestamp,
+        /// How it was obtained.
+        obtained: Obtained,
+        /// The new token set's generation (`None` for header-helper output).
+        generation: Option<Generation>,
+        /// Token sets obtained with a refresh token so far ([`Status::refreshes`]).
+        ///
+        /// [`Status::refreshes`]: crate::Status::refreshes
+        refreshes: u32,
+        /// Token sets obtained by authorizing so far ([`Status::authorizations`]).
+        ///
+        /// [`Status::authorizations`]: crate::Status::authorizations
+        authorizations: u32,
+    },
+}
+
+/// How a new credential was obtained.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Obtained {
+    /// A refresh-token grant (RFC 6749 §6).
+    Refresh,
+    /// An authorization-code exchange after the user authorized (RFC 6749 §4.1.3).
+    AuthorizationCode,
+    /// A client-credentials grant (RFC 6749 §4.4).
+    ClientCredentials,
+    /// The header helper's output.
+    Helper,
+    /// The host handed it over ([`Client::set_tokens`](crate::Client::set_tokens)).
+    Host,
+}
+
+impl Obtained {
+    /// A stable snake_case name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Obtained::Refresh => "refresh",
+            Obtained::AuthorizationCode => "authorization_code",
+            Obtained::ClientCredentials => "client_credentials",
+            Obtained::Helper => "helper",
+            Obtained::Host => "host",
+        }
+    }
 }
 
 impl Event {
@@ -142,7 +193,8 @@ impl Event {
             | Event::Redirect { at, .. }
             | Event::AuthorizeFailed { at, .. }
             | Event::HelperRun { at }
-            | Event::HelperDone { at, .. } => *at,
+            | Event::HelperDone { at, .. }
+            | Event::Credential { at, .. } => *at,
         }
     }
 }

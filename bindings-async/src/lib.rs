@@ -4,16 +4,21 @@
 //!
 //! # Shape
 //!
-//! An actor, like quinn's driver over quinn-proto. One driver task owns the `Session`
-//! and runs the run loop from `bearerflow`'s crate docs: mutate, drain `poll_action`,
-//! sleep until `poll_timeout` or the next message. [`Client`] is a cloneable handle.
-//! Resource requests run concurrently in the callers' own tasks; only the session's
-//! bookkeeping (begin, report, cancel) goes through the driver, never the HTTP
-//! requests themselves.
+//! Like quinn over quinn-proto: a short `std::sync::Mutex` around the `Session`, never
+//! held across I/O or an `.await`. Each caller runs the run loop of `bearerflow`'s crate
+//! docs for its own request on its own task (begin, drain `poll_action`, take its
+//! `Send`, report the response), so a request with a usable credential costs one
+//! uncontended lock and a few hundred nanoseconds of bookkeeping, and never waits for
+//! another task. [`Client`] is a cloneable handle. Only what truly waits runs in tasks:
+//! token, discovery and registration fetches, the authorizer, the helper, the store,
+//! and one timer task that sleeps until `poll_timeout`. `cargo xtask bench driver`
+//! measures the cost against bare reqwest.
 //!
 //! The host supplies:
-//! - a [`Store`] for `Action::Persist` ([`MemoryStore`], [`JsonFileStore`]): awaited
-//!   before any later action runs, since a rotated refresh token is already spent;
+//! - a [`Store`] for `Action::Persist` ([`MemoryStore`], [`JsonFileStore`]): every action
+//!   drained after a `Persist` waits until the store is done, since a rotated refresh
+//!   token is already spent and no request may use the new tokens before they are
+//!   stored;
 //! - an [`Authorizer`] for `Action::Authorize` ([`LoopbackBrowser`], the default;
 //!   [`HeadlessFollow`] for tests and machines; [`NoAuthorize`]);
 //! - a [`HelperRunner`] for `Action::RunHelper` ([`CommandHelper`]).
@@ -64,6 +69,16 @@
 //! not the request's never reaches the session: [`LoopbackBrowser`] turns it away and keeps
 //! waiting, [`HeadlessFollow`] fails at once.
 //!
+//! # Features and TLS
+//!
+//! Adding this crate changes nothing for the rest of a program: Cargo unifies features
+//! across the program, so the default `rustls` feature turns on exactly reqwest's own
+//! default TLS (rustls with reqwest's bundled provider, used only when the program
+//! installed none), and any `reqwest::Client` the program builds works without setup.
+//! With `default-features = false` this crate asks reqwest for no TLS at all, and uses
+//! whatever TLS the program turns on in its own reqwest dependency (`native-tls`,
+//! `rustls-no-provider` with a provider the program installs, ...).
+//!
 //! For MCP servers, [`mcp::McpClient`] does `initialize`, `tools/list` and `tools/call`
 //! over Streamable HTTP through a `Client`. For code already built on
 //! `reqwest-middleware`, add [`BearerflowMiddleware`].
@@ -72,6 +87,7 @@
 
 mod authorize;
 mod client;
+mod deadline;
 mod driver;
 mod error;
 mod events;
@@ -92,7 +108,7 @@ pub use client::{
 };
 pub use driver::Status;
 pub use error::{Error, RedirectRefused};
-pub use events::Event;
+pub use events::{Event, Obtained};
 pub use helper::{CommandHelper, HelperError, HelperRunner};
 pub use limits::{Limit, LimitExceeded, Stage};
 pub use middleware::BearerflowMiddleware;
@@ -112,16 +128,11 @@ pub fn now() -> Timestamp {
     Timestamp(ms)
 }
 
-/// Install the rustls crypto provider (ring) as the process default, if none is.
+/// Kept so that existing callers compile; it does nothing and is never needed.
 ///
-/// With the `rustls` feature reqwest is built without a provider of its own, so a
-/// `reqwest::Client` built before any provider is installed panics. The builders in
-/// this crate call this themselves; call it before building your own
-/// `reqwest::Client` (for [`ClientBuilder::http_client`] or a middleware stack).
-pub fn install_crypto_provider() {
-    #[cfg(feature = "rustls")]
-    {
-        // Err means a provider is already installed (by us or by the host): fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
-}
+/// bearerflow-async 0.1 built reqwest with `rustls-no-provider`, which Cargo turned on
+/// for the whole program: every `reqwest::Client` the program built panicked until a
+/// rustls provider was installed, and this function installed one. reqwest's own
+/// default TLS is used now (its bundled provider serves whenever the program installed
+/// none), so no setup is needed anywhere.
+pub fn install_crypto_provider() {}

@@ -21,16 +21,16 @@
 //! [`Client::send`]: crate::Client::send
 //! [`BearerflowMiddleware`]: crate::BearerflowMiddleware
 
+use crate::deadline::Alarm;
 use bearerflow::policy::Policy;
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use reqwest::ResponseBuilderExt;
 use std::fmt;
-use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 /// Which [`Policy`] limit a resource response exceeded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -169,23 +169,28 @@ impl ResourceLimits {
         u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// Await `exchange` (a request whose response headers are awaited) for at most
-    /// `resource_deadline` from `started`.
-    pub(crate) async fn headers_by_deadline<T, E>(
+    /// `exchange` (a request whose response headers are awaited) held to
+    /// `resource_deadline` from `started`: await it, and turn its `Err` into
+    /// [`ResourceLimits::headers_late`]. The deadline is kept by the process's deadline
+    /// watchdog ([`crate::deadline`]), not a tokio timer per request; and this is a
+    /// plain future, not an `async fn`, so that the exchange is not moved once more on
+    /// every request.
+    pub(crate) fn headers_by_deadline<F: std::future::Future + Unpin>(
         &self,
-        url: &reqwest::Url,
         started: Instant,
-        exchange: impl std::future::Future<Output = Result<T, E>>,
-    ) -> Result<Result<T, E>, LimitExceeded> {
-        match tokio::time::timeout_at(started + self.deadline, exchange).await {
-            Ok(r) => Ok(r),
-            Err(_) => Err(LimitExceeded::new(
-                Limit::ResourceDeadline,
-                Self::millis(self.deadline),
-                Stage::Headers,
-                url,
-            )),
-        }
+        exchange: F,
+    ) -> crate::deadline::Deadline<F> {
+        crate::deadline::Deadline::new((started + self.deadline).into_std(), exchange)
+    }
+
+    /// The response headers of a request to `url` did not come by the deadline.
+    pub(crate) fn headers_late(&self, url: &reqwest::Url) -> LimitExceeded {
+        LimitExceeded::new(
+            Limit::ResourceDeadline,
+            Self::millis(self.deadline),
+            Stage::Headers,
+            url,
+        )
     }
 
     /// `response` with its body limited: a stream per event and by idle time, any
@@ -195,12 +200,7 @@ impl ResourceLimits {
         let streaming = response
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|c| {
-                c.split(';')
-                    .next()
-                    .is_some_and(|t| t.trim().eq_ignore_ascii_case("text/event-stream"))
-            });
+            .is_some_and(|v| is_event_stream(v.as_bytes()));
         let mode = if streaming {
             Mode::Stream {
                 event_bytes: 0,
@@ -210,7 +210,7 @@ impl ResourceLimits {
         } else {
             Mode::Whole { read: 0 }
         };
-        let timer = if streaming {
+        let due = if streaming {
             Instant::now() + self.idle
         } else {
             started + self.deadline
@@ -221,20 +221,35 @@ impl ResourceLimits {
             inner: body,
             limits: *self,
             mode,
-            timer: Box::pin(tokio::time::sleep_until(timer)),
+            alarm: Alarm::new(due.into_std()),
             url: url.clone(),
             failed: false,
         };
         // `reqwest::Response::from` reads the URL from an extension only reqwest's
-        // `ResponseBuilderExt` can set: carry it over from a builder.
+        // `ResponseBuilderExt` can set: carry it over from a builder, alone in the map
+        // (reqwest takes it out), and put the response's own extensions back after.
+        let own = std::mem::take(&mut parts.extensions);
         if let Ok(carrier) = http::Response::builder().url(url).body(()) {
-            parts.extensions.extend(carrier.into_parts().0.extensions);
+            parts.extensions = carrier.into_parts().0.extensions;
         }
-        reqwest::Response::from(http::Response::from_parts(
+        let mut rebuilt = reqwest::Response::from(http::Response::from_parts(
             parts,
             reqwest::Body::wrap(guarded),
-        ))
+        ));
+        *rebuilt.extensions_mut() = own;
+        rebuilt
     }
+}
+
+/// Whether a `Content-Type` value names `text/event-stream` (its media type, before
+/// any parameter, ASCII case-insensitive, surrounding whitespace ignored).
+fn is_event_stream(content_type: &[u8]) -> bool {
+    let media_type = content_type
+        .split(|&b| b == b';')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii();
+    media_type.eq_ignore_ascii_case(b"text/event-stream")
 }
 
 enum Mode {
@@ -255,8 +270,11 @@ struct Guarded {
     inner: reqwest::Body,
     limits: ResourceLimits,
     mode: Mode,
-    /// The deadline (a whole body) or the idle timer (a stream, reset at each event).
-    timer: Pin<Box<Sleep>>,
+    /// When the body fails for want of progress: the deadline (a whole body) or the
+    /// idle limit (a stream, moved at the end of each event). Armed with the deadline
+    /// watchdog only when the body has to wait: a body that is there at once (most
+    /// are) costs no timer.
+    alarm: Alarm,
     url: reqwest::Url,
     failed: bool,
 }
@@ -311,7 +329,7 @@ impl Guarded {
                     }
                 }
                 if event_ended {
-                    self.timer.as_mut().reset(Instant::now() + limits.idle);
+                    self.alarm.reset(std::time::Instant::now() + limits.idle);
                 }
                 too_big.then_some((Limit::MaxStreamEvent, limits.max_event, Stage::Stream))
             }
@@ -378,10 +396,13 @@ impl HttpBody for Guarded {
             }
             Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
             Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => match this.timer.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Some(Err(this.timed_out()))),
-                Poll::Pending => Poll::Pending,
-            },
+            Poll::Pending => {
+                if this.alarm.poll_passed(cx) {
+                    Poll::Ready(Some(Err(this.timed_out())))
+                } else {
+                    Poll::Pending
+                }
+            }
         }
     }
 

@@ -18,6 +18,9 @@
 //! first, a legacy `initialize` when the answer shows a legacy server. A request that
 //! bearerflow retries after a refresh is the same `reqwest::Request` again, so it keeps
 //! its body (with `_meta`) and every header.
+//!
+//! [`McpClient::close`] ends a legacy session (HTTP `DELETE`); [`McpClient::with_call_timeout`]
+//! bounds each call; [`McpClient::with_client_info`] names the client to the server.
 
 use crate::{Client, Error};
 use bearerflow::text::Sanitized;
@@ -27,6 +30,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 mod modern;
 mod mrtr;
@@ -76,6 +80,9 @@ pub enum McpError {
     /// The server needs input (MRTR: elicitation, sampling, roots) this client could not
     /// give: no [`InputHandler`], or the handler declined. Says what and why.
     InputRequired(String),
+    /// The call took longer than [`McpClient::with_call_timeout`] allows; it was
+    /// cancelled (in the session too: nothing of it is left pending).
+    Timeout(Duration),
 }
 
 impl fmt::Display for McpError {
@@ -95,6 +102,13 @@ impl fmt::Display for McpError {
             McpError::Protocol(e) => write!(f, "{e}"),
             McpError::InputRequired(why) => {
                 write!(f, "the server needs input: {}", Sanitized::quoted(why))
+            }
+            McpError::Timeout(after) => {
+                write!(
+                    f,
+                    "no answer within the call timeout ({} ms)",
+                    after.as_millis()
+                )
             }
         }
     }
@@ -132,6 +146,8 @@ pub struct McpClient {
     /// Held while the wire is being chosen, so concurrent first calls connect once.
     connecting: tokio::sync::Mutex<()>,
     client_info: Value,
+    /// How long one call may take ([`McpClient::with_call_timeout`]).
+    call_timeout: Option<Duration>,
     input: Option<Arc<dyn InputHandler>>,
     /// The `x-mcp-header` annotations of each tool from the last `tools/list`.
     tool_headers: Mutex<HashMap<String, Vec<wire::ParamHeader>>>,
@@ -147,6 +163,7 @@ impl fmt::Debug for McpClient {
             .field("wire", &self.wire())
             .field("protocol_version", &self.protocol_version())
             .field("has_input_handler", &self.input.is_some())
+            .field("call_timeout", &self.call_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -226,6 +243,7 @@ impl McpClient {
             wire: Mutex::new(None),
             connecting: tokio::sync::Mutex::new(()),
             client_info: json!({"name": "bearerflow", "version": env!("CARGO_PKG_VERSION")}),
+            call_timeout: None,
             input: None,
             tool_headers: Mutex::new(HashMap::new()),
             rejected_tools: Mutex::new(Vec::new()),
@@ -251,6 +269,33 @@ impl McpClient {
     pub fn with_client_info(mut self, name: &str, version: &str) -> McpClient {
         self.client_info = json!({"name": name, "version": version});
         self
+    }
+
+    /// Give up on any one call after `timeout`: [`McpClient::request`],
+    /// [`McpClient::list_tools`], [`McpClient::call_tool`], [`McpClient::notify`],
+    /// [`McpClient::connect`], [`McpClient::initialize`] and [`McpClient::close`] then
+    /// fail with [`McpError::Timeout`]. The time counts everything the call waits for:
+    /// connecting first, a credential (a refresh, an authorization), the server's
+    /// answer, input rounds. The call is cancelled, in the session too (no request is
+    /// left pending) and on the wire (its HTTP exchange is dropped). Default: none; the
+    /// session policy's limits (`resource_deadline` for the response headers and a
+    /// whole body, `wait_deadline` for a credential) hold either way.
+    pub fn with_call_timeout(mut self, timeout: Duration) -> McpClient {
+        self.call_timeout = Some(timeout);
+        self
+    }
+
+    /// `call` within the call timeout, if one is set.
+    async fn timed<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, McpError>>,
+    ) -> Result<T, McpError> {
+        match self.call_timeout {
+            Some(limit) => tokio::time::timeout(limit, call)
+                .await
+                .unwrap_or(Err(McpError::Timeout(limit))),
+            None => call.await,
+        }
     }
 
     /// The wire in use, once chosen (by [`McpClient::connect`] or the first request).
@@ -304,6 +349,10 @@ impl McpClient {
     /// Connects first ([`McpClient::connect`]) if no wire is chosen yet. On the modern
     /// wire an `input_required` result is answered and the request retried (MRTR).
     pub async fn request(&self, method: &str, params: Value) -> Result<Value, McpError> {
+        self.timed(self.request_untimed(method, params)).await
+    }
+
+    async fn request_untimed(&self, method: &str, params: Value) -> Result<Value, McpError> {
         match self.ensure_wire().await? {
             Wire::Legacy => self
                 .exchange(method, params, self.legacy_headers())
@@ -335,6 +384,10 @@ impl McpClient {
 
     /// Send a notification (no answer expected; the server says `202`).
     pub async fn notify(&self, method: &str, params: Value) -> Result<(), McpError> {
+        self.timed(self.notify_untimed(method, params)).await
+    }
+
+    pub(super) async fn notify_untimed(&self, method: &str, params: Value) -> Result<(), McpError> {
         let headers = match self.wire() {
             Some(Wire::Modern) => {
                 let version = self
@@ -365,8 +418,50 @@ impl McpClient {
     /// the [`WireChoice`]: keeps the session id and protocol version, sends
     /// `notifications/initialized`, and returns the server's `InitializeResult`.
     pub async fn initialize(&self) -> Result<Value, McpError> {
-        let _guard = self.connecting.lock().await;
-        self.handshake(None).await.map(|c| c.result)
+        self.timed(async {
+            let _guard = self.connecting.lock().await;
+            self.handshake(None).await.map(|c| c.result)
+        })
+        .await
+    }
+
+    /// End the session: on the legacy wire, an HTTP `DELETE` of the MCP endpoint with
+    /// the session's `Mcp-Session-Id` (MCP 2025-11-25 Transports, "Session Management":
+    /// a client that no longer needs a session SHOULD end it so); the modern wire
+    /// (2026-07-28) is stateless and has nothing to end. Either way this client forgets
+    /// the wire, the session id and the protocol version, so a later call connects
+    /// again. A server that does not let clients end sessions (`405`) or that has
+    /// already ended it (`404`) is not an error; another status is
+    /// [`McpError::Status`].
+    pub async fn close(&self) -> Result<(), McpError> {
+        self.timed(async {
+            let _guard = self.connecting.lock().await;
+            let headers = self.legacy_headers();
+            let session = self.session_id();
+            set(&self.session_id, None);
+            set(&self.protocol_version, None);
+            set(&self.wire, None);
+            if session.is_none() {
+                return Ok(());
+            }
+            let request = self
+                .client
+                .http()
+                .delete(self.url.as_str())
+                .headers(headers)
+                .build()
+                .map_err(|e| McpError::Transport(Error::Http(e)))?;
+            let response = self
+                .client
+                .send(request)
+                .await
+                .map_err(McpError::Transport)?;
+            match response.status().as_u16() {
+                200..=299 | 404 | 405 => Ok(()),
+                _ => Err(crate::reply::status_error(response).await),
+            }
+        })
+        .await
     }
 
     /// `tools/list`: the server's `ListToolsResult` (`{"tools": [...]}`). On the modern
@@ -374,11 +469,14 @@ impl McpClient {
     /// [`McpClient::rejected_tools`]) and the others' annotations are remembered, so
     /// [`McpClient::call_tool`] mirrors those parameters into `Mcp-Param-*` headers.
     pub async fn list_tools(&self) -> Result<Value, McpError> {
-        let result = self.request("tools/list", json!({})).await?;
-        Ok(match self.wire() {
-            Some(Wire::Modern) => self.keep_tools(result),
-            _ => result,
+        self.timed(async {
+            let result = self.request_untimed("tools/list", json!({})).await?;
+            Ok(match self.wire() {
+                Some(Wire::Modern) => self.keep_tools(result),
+                _ => result,
+            })
         })
+        .await
     }
 
     /// `tools/call` of `name` with `arguments`: the `CallToolResult`. A tool-level

@@ -6,7 +6,6 @@ use crate::error::Error;
 use async_trait::async_trait;
 use bearerflow::session::Verdict;
 use reqwest_middleware::{Middleware, Next};
-use tokio::time::Instant;
 
 /// Runs every request through a bearerflow [`Client`]'s session: waits for a credential,
 /// attaches its headers, reports the response (`401` → one retry with a new credential,
@@ -52,24 +51,26 @@ impl Middleware for BearerflowMiddleware {
         extensions: &mut http::Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
-        let mut call = Call::begin(&self.client, req)
-            .await
-            .map_err(reqwest_middleware::Error::middleware)?;
+        // The same fast path as `Client::send`: the bookkeeping runs on this task.
+        let mut call =
+            Call::begin(&self.client, req).map_err(reqwest_middleware::Error::middleware)?;
         let limits = self.client.limits();
         loop {
             let request = call
                 .next()
                 .await
                 .map_err(reqwest_middleware::Error::middleware)?;
-            let url = request.url().clone();
-            let started = Instant::now();
+            let started = call.released();
             let response = limits
-                .headers_by_deadline(&url, started, next.clone().run(request, extensions))
+                .headers_by_deadline(started, next.clone().run(request, extensions))
                 .await
-                .map_err(|e| reqwest_middleware::Error::middleware(Error::Limit(e)))??;
+                .map_err(|_| {
+                    reqwest_middleware::Error::middleware(Error::Limit(
+                        limits.headers_late(call.url()),
+                    ))
+                })??;
             match call
                 .report(&response)
-                .await
                 .map_err(reqwest_middleware::Error::middleware)?
             {
                 Verdict::Deliver => return Ok(call.deliver(response, &limits, started)),

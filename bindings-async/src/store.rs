@@ -1,5 +1,5 @@
-//! Where snapshots go: `Action::Persist` is awaited before the driver runs any later
-//! action, because with rotating refresh tokens (OAuth 2.1 §4.3.1, RFC 9700 §4.14.2)
+//! Where snapshots go: an `Action::Persist` is stored before any action drained after
+//! it runs (whichever task drained it), because with rotating refresh tokens (OAuth 2.1 §4.3.1, RFC 9700 §4.14.2)
 //! the old refresh token is already spent when the new one arrives.
 
 use async_trait::async_trait;
@@ -53,8 +53,8 @@ impl std::error::Error for StoreError {
 /// Durable storage for one session's [`Snapshot`].
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Store `snapshot` durably, replacing the previous one. The driver awaits this
-    /// before it performs any later action.
+    /// Store `snapshot` durably, replacing the previous one. Every action the session
+    /// emitted after this `Persist` waits until it returns.
     async fn save(&self, snapshot: &Snapshot) -> Result<(), StoreError>;
 
     /// The stored snapshot, if there is one.

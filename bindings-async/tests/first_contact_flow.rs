@@ -8,7 +8,7 @@ mod common;
 
 use bearerflow::session::FetchPurpose;
 use bearerflow::token::Phase;
-use bearerflow_async::{Client, Event, HeadlessFollow, MemoryStore, Store};
+use bearerflow_async::{Client, Event, HeadlessFollow, MemoryStore, Obtained, Store};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,6 +67,7 @@ async fn first_contact_runs_the_whole_flow_then_mcp_works() {
     let status = client.status().await.unwrap();
     assert_eq!(status.phase, Phase::Fresh);
     assert_eq!(status.stats.authorizations, 1);
+    assert_eq!((status.authorizations, status.refreshes), (1, 0));
     assert_eq!(status.pending, 0);
 
     // The tokens and the registration were persisted.
@@ -94,6 +95,18 @@ async fn first_contact_runs_the_whole_flow_then_mcp_works() {
     assert!(pos("authorize") < pos("redirect"), "{order:?}");
     assert!(pos("redirect") < pos("code_exchange"), "{order:?}");
     assert!(!order.contains(&FetchPurpose::Refresh.as_str()));
+    let obtained: Vec<(Obtained, u32)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Credential {
+                obtained,
+                authorizations,
+                ..
+            } => Some((*obtained, *authorizations)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(obtained, vec![(Obtained::AuthorizationCode, 1)]);
     assert!(events.iter().any(|e| matches!(
         e,
         Event::Phase {

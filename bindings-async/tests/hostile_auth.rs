@@ -295,7 +295,6 @@ impl Authorizer for RacedBrowser {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_redirect_does_not_close_the_loopback_listener() {
-    bearerflow_async::install_crypto_provider();
     let server = OAuthServer::honest("at-genuine-0001").start();
     let rejected = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&rejected);

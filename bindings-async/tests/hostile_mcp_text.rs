@@ -181,7 +181,6 @@ async fn the_middleware_holds_the_same_limits() {
         },
     });
     let client = client(&server).await;
-    bearerflow_async::install_crypto_provider();
     let http = reqwest_middleware::ClientBuilder::new(
         reqwest::Client::builder()
             .redirect(bearerflow_async::resource_redirect_policy())

@@ -42,7 +42,6 @@ impl Authorizer for ClickingUser {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loopback_browser_captures_the_real_redirect() {
-    bearerflow_async::install_crypto_provider();
     let tb = common::testbed(Duration::from_secs(3600), true).await;
     let browser = LoopbackBrowser::bind("/callback").await.unwrap();
     let redirect_uri = browser.redirect_uri().unwrap().to_string();

@@ -1,6 +1,8 @@
 //! The reqwest-middleware layer: an existing `ClientWithMiddleware` gets bearerflow by
 //! adding one `.with(...)`. A burst after expiry through the layer shares one refresh,
-//! and a session failure comes back as a typed error inside the middleware error.
+//! a session failure comes back as a typed error inside the middleware error, and with
+//! a usable token a request needs no task of the session (the same fast path as
+//! `Client::send`).
 
 mod common;
 
@@ -21,7 +23,6 @@ async fn one_layer_gives_an_existing_client_refresh_and_single_flight() {
     let expires_at = common::settled_expiry(&client).await;
     let mut events = client.subscribe();
 
-    bearerflow_async::install_crypto_provider();
     let http = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
         .with(BearerflowMiddleware::new(client.clone()))
         .build();
@@ -83,4 +84,65 @@ async fn one_layer_gives_an_existing_client_refresh_and_single_flight() {
         Some(RequestError::ReauthorizationRequired),
         "{e}"
     );
+}
+
+/// The fast path: with a usable token, a request's bookkeeping (begin, take the
+/// credential, report the response) runs on the caller's task, through the layer as
+/// through `Client::send`. Shown by building the session on a runtime that is then shut
+/// down, which takes every task of the session with it: requests still go through.
+#[test]
+fn with_a_usable_token_the_layer_needs_no_task_of_the_session() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let tb = rt.block_on(common::testbed(Duration::from_secs(3600), true));
+    let config = common::oauth_config(&tb, false);
+    let snapshot = common::minted_snapshot(&tb);
+    let client = std::thread::spawn(move || {
+        let session_runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let client = session_runtime
+            .block_on(
+                bearerflow_async::Client::builder(config)
+                    .store(bearerflow_async::MemoryStore::with(snapshot))
+                    .authorizer(bearerflow_async::NoAuthorize)
+                    .build(),
+            )
+            .unwrap();
+        // Its timer task, and any task it would spawn, end here.
+        drop(session_runtime);
+        client
+    })
+    .join()
+    .unwrap();
+
+    rt.block_on(async {
+        let mcp = common::mcp(&client, &tb).await;
+        let http = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+            .with(BearerflowMiddleware::new(client.clone()))
+            .build();
+        for id in 0..8u64 {
+            let (body, headers) = common::raw_echo(&mcp, id, &format!("m{id}"));
+            let mut request = http
+                .post(tb.mcp_url())
+                .header("Accept", "application/json, text/event-stream")
+                .header("Content-Type", "application/json");
+            for (name, value) in headers {
+                request = request.header(name, value);
+            }
+            let r = request.body(body).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            assert!(r.text().await.unwrap().contains(&format!("m{id}")));
+        }
+    });
+    let c = tb.counters();
+    assert_eq!((c.unauthorized, c.token_refresh), (0, 0));
+    let status = client.status_now();
+    assert_eq!(status.pending, 0);
+    // The eight through the layer, after those that connected.
+    assert!(status.stats.sends >= 9, "{:?}", status.stats);
 }

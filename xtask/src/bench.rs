@@ -11,6 +11,9 @@ use std::process::Command;
 
 pub fn run(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
+    if args.first().is_some_and(|a| a == "driver") {
+        return driver(quick);
+    }
     let mut cmd = Command::new("cargo");
     cmd.args([
         "bench",
@@ -40,7 +43,20 @@ pub fn run(args: &[String]) -> Result<(), String> {
         .unwrap_or_else(|| root().join("target"));
     report(&target.join("criterion"))?;
     // What a browser downloads of the WebAssembly binding.
-    crate::wasm::size_report()
+    crate::wasm::size_report()?;
+    driver(quick)
+}
+
+/// The `driver` scenario: bare reqwest against bearerflow-async on one loopback server,
+/// interleaved in one run (`bindings-async/benches/driver.rs` prints the table).
+fn driver(quick: bool) -> Result<(), String> {
+    let mut cmd = Command::new("cargo");
+    cmd.args(["bench", "-p", "bearerflow-async", "--bench", "driver"]);
+    if quick {
+        cmd.env("BENCH_DRIVER_ROUNDS", "3")
+            .env("BENCH_DRIVER_SLICE_MS", "150");
+    }
+    crate::run(&mut cmd)
 }
 
 /// The median point estimate, in nanoseconds, of one criterion benchmark folder.

@@ -3,7 +3,9 @@
 //! - `cargo xtask ci`: the test command. Installs what it needs when missing, then runs
 //!   fmt, clippy, the no_std builds, every test, the doc tests and a fuzz smoke run, and
 //!   ends with one line `ci: N passed, M failed`.
-//! - `cargo xtask bench`: criterion benches, then a side-by-side ratio table.
+//! - `cargo xtask bench`: criterion benches, then a side-by-side ratio table, then the
+//!   `driver` scenario (`cargo xtask bench driver` alone): bare reqwest against
+//!   bearerflow-async on one loopback server, throughput ratios and p50/p99 latencies.
 //! - `cargo xtask fuzz [SECONDS]`: every fuzz target for SECONDS each (default 60).
 //! - `cargo xtask wasm-package`: the npm package (see `wasm.rs`).
 //! - `cargo xtask embedded`: the Cortex-M4F firmware under QEMU (`examples/embedded/`).
@@ -55,9 +57,10 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci [--no-fuzz] [--no-conformance] | bench | fuzz [SECONDS] | conformance [--scenario NAME]... | c-package [--prefix DIR] | c-abi | wasm-package | embedded [--measure] | mutants [--list] [--jobs N] [--skip-test NAME]...>\n\
+                "usage: cargo xtask <ci [--no-fuzz] [--no-conformance] | bench [driver] [--quick] | fuzz [SECONDS] | conformance [--scenario NAME]... | c-package [--prefix DIR] | c-abi | wasm-package | embedded [--measure] | mutants [--list] [--jobs N] [--skip-test NAME]...>\n\
                  ci           the full test run CI does (installs missing tools)\n\
-                 bench        criterion benches and the comparison report\n\
+                 bench        criterion benches and the comparison report; `bench driver`:\n\
+                              bare reqwest against bearerflow-async on a loopback server\n\
                  fuzz         every fuzz target for SECONDS each\n\
                  conformance  the official MCP conformance suite (client auth scenarios)\n\
                  c-package    the C library's install tree [--prefix DIR] (pkg-config, CMake)\n\

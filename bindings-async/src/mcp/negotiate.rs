@@ -58,6 +58,10 @@ impl McpClient {
     ///   whose `supported` list names only legacy versions this client speaks. The
     ///   choice holds for this client's lifetime ("cache the result … per origin").
     pub async fn connect(&self) -> Result<Connected, McpError> {
+        self.timed(self.connect_untimed()).await
+    }
+
+    async fn connect_untimed(&self) -> Result<Connected, McpError> {
         let _guard = self.connecting.lock().await;
         self.connect_locked().await
     }
@@ -143,7 +147,8 @@ impl McpClient {
             }));
         }
         set(&self.protocol_version, Some(version.clone()));
-        self.notify("notifications/initialized", json!({})).await?;
+        self.notify_untimed("notifications/initialized", json!({}))
+            .await?;
         Ok(Connected {
             wire: Wire::Legacy,
             protocol_version: version,

@@ -133,6 +133,40 @@ impl core::fmt::Display for SnapshotError {
 impl core::error::Error for SnapshotError {}
 
 impl Snapshot {
+    /// A snapshot holding tokens the host already has, straight from a token response
+    /// (RFC 6749 §5.1): `expires_in` counts from `received_at` (the host's "now" when the
+    /// response arrived), so the host never computes an absolute expiry. No client
+    /// registration, issuer or authorization server: set [`Snapshot::client`],
+    /// [`Snapshot::server`] and the tokens' `issuer` when known; without the server a
+    /// restored session discovers it (RFC 9728, RFC 8414) before its first refresh.
+    /// `generation` is 1 and `revision` 0 (a restored session numbers its credentials
+    /// afresh anyway).
+    pub fn from_token_response(
+        response: crate::oauth::TokenResponse,
+        received_at: crate::time::Timestamp,
+    ) -> Snapshot {
+        let expires_at = response
+            .expires_in
+            .map(|s| (received_at + crate::time::Millis::from_secs(s)).0);
+        Snapshot {
+            version: SNAPSHOT_VERSION,
+            tokens: Some(StoredTokens {
+                access_token: response.access_token,
+                refresh_token: response.refresh_token,
+                received_at: received_at.0,
+                expires_at,
+                scope: response.scope,
+                generation: 1,
+                refresh_at: None,
+                issuer: None,
+            }),
+            revision: 0,
+            client: None,
+            client_issuer: None,
+            server: None,
+        }
+    }
+
     /// Serialize to JSON, in a buffer zeroized on drop (the text holds the tokens).
     pub fn to_json(&self) -> Zeroizing<String> {
         super::json::to_string(self)
