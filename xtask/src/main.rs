@@ -6,12 +6,15 @@
 //! - `cargo xtask bench`: criterion benches, then a side-by-side ratio table.
 //! - `cargo xtask fuzz [SECONDS]`: every fuzz target for SECONDS each (default 60).
 //! - `cargo xtask wasm-package`: the npm package (see `wasm.rs`).
+//! - `cargo xtask proxy-sdk`: `bearerflow proxy` under the official MCP SDKs' stdio
+//!   clients (see `proxy.rs`); also part of `ci`.
 //! - `cargo xtask conformance`: the official MCP conformance runner's client `auth/*`
 //!   scenarios against `bearerflow conformance-client` (see `conformance/NOTES.md`).
 
 mod bench;
 mod c_abi;
 mod conformance;
+mod proxy;
 mod schema;
 mod tools;
 mod wasm;
@@ -42,19 +45,23 @@ fn main() -> ExitCode {
             c_abi::ci().map(|t| println!("c-abi: {} passed, {} failed", t.passed, t.failed))
         }
         Some("wasm-package") => wasm::package_cmd(),
+        Some("proxy-sdk") => {
+            proxy::ci().map(|t| println!("proxy-sdk: {} passed, {} failed", t.passed, t.failed))
+        }
         Some("fuzz") => {
             let secs = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60);
             fuzz(secs)
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci [--no-fuzz] [--no-conformance] | bench | fuzz [SECONDS] | conformance [--scenario NAME]... | c-package [--prefix DIR] | c-abi | wasm-package>\n\
+                "usage: cargo xtask <ci [--no-fuzz] [--no-conformance] | bench | fuzz [SECONDS] | conformance [--scenario NAME]... | c-package [--prefix DIR] | c-abi | proxy-sdk | wasm-package>\n\
                  ci           the full test run CI does (installs missing tools)\n\
                  bench        criterion benches and the comparison report\n\
                  fuzz         every fuzz target for SECONDS each\n\
                  conformance  the official MCP conformance suite (client auth scenarios)\n\
                  c-package    the C library's install tree [--prefix DIR] (pkg-config, CMake)\n\
                  c-abi        only the C ABI checks of ci (header, harness, C++, ctypes, example)\n\
+                 proxy-sdk    only the proxy's runs with the official TypeScript and Python SDKs\n\
                  wasm-package the npm package in target/npm/bearerflow, and what a browser downloads"
             );
             return ExitCode::from(2);
@@ -260,6 +267,9 @@ fn ci(args: &[String]) -> Result<(), String> {
 
     // The WebAssembly binding in Node and Chromium, and the npm package's JS tests.
     add(wasm::ci()?);
+
+    // `bearerflow proxy` under the official TypeScript and Python SDKs' stdio clients.
+    add(proxy::ci()?);
 
     if with_conformance {
         let c = conformance::run(&[])?;
