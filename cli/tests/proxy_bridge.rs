@@ -136,6 +136,69 @@ async fn bad_input_gets_json_rpc_errors_and_the_bridge_stays_up() {
     assert!(p.finish().await.success());
 }
 
+/// With `--json-events`, standard error is JSON lines: the logs and the session's
+/// lifecycle events (the first-contact authorization, the stored tokens), none of
+/// them carrying a token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_events_are_json_lines_on_stderr_without_secrets() {
+    let tb = testbed(Wires::Both).await;
+    let store = temp_dir("proxy-events").join("tokens.json");
+    let mut p = Proxy::start(&[
+        &tb.mcp_url(),
+        "--headless",
+        "--store",
+        store.to_str().unwrap(),
+        "--json-events",
+    ]);
+    p.initialize().await;
+    assert_eq!(p.echo(1, "x").await.unwrap(), "x");
+    let stderr = std::sync::Arc::clone(&p.stderr);
+    wait_for("the persist event", || {
+        stderr
+            .lock()
+            .map(|s| s.contains("\"persist\""))
+            .unwrap_or(false)
+    })
+    .await;
+    assert!(p.finish().await.success());
+    let text = std::fs::read_to_string(&store).unwrap();
+    let snapshot: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let access = snapshot["tokens"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let refresh = snapshot["tokens"]["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let stderr = stderr.lock().unwrap().clone();
+    let mut kinds = Vec::new();
+    for line in stderr.lines() {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("a stderr line that is not JSON ({e}): {line}"));
+        if let Some(k) = v["event"].as_str() {
+            kinds.push(k.to_string());
+        } else {
+            assert!(v["log"].is_string(), "{line}");
+        }
+    }
+    for k in [
+        "authorize",
+        "redirect",
+        "persist",
+        "send",
+        "response",
+        "phase",
+    ] {
+        assert!(kinds.iter().any(|x| x == k), "no {k} event in {kinds:?}");
+    }
+    assert!(
+        !stderr.contains(&access) && !stderr.contains(&refresh),
+        "a token leaked"
+    );
+    tb.shutdown().await;
+}
+
 /// The server going away: the call waits, the proxy says it is retrying, and the
 /// call completes once the server is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
