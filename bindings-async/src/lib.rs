@@ -112,6 +112,10 @@ pub use events::{Event, Obtained};
 pub use helper::{CommandHelper, HelperError, HelperRunner};
 pub use limits::{Limit, LimitExceeded, Stage};
 pub use middleware::BearerflowMiddleware;
+pub use redact::Redactor;
+/// An incremental `text/event-stream` parser (WHATWG HTML §9.2.6), for hosts that
+/// forward a resource's event stream message by message.
+pub use reply::{SseEvent, SseParser};
 pub use store::{JsonFileStore, MemoryStore, Store, StoreError};
 
 /// Re-exported so hosts name the same types the driver uses.

@@ -41,6 +41,14 @@ pub(crate) mod wire;
 pub use async_trait::async_trait;
 pub use mrtr::{InputHandler, MAX_INPUT_ROUNDS};
 pub use negotiate::Connected;
+/// The wire's building blocks, for hosts that forward messages they did not build (the
+/// `bearerflow proxy` bridge): per-request `_meta`, the modern request headers, the
+/// `x-mcp-header` annotations, the modern protocol errors and version choice.
+pub use wire::{
+    choose_version, modern_headers, param_headers, protocol_error, server_info, with_meta,
+    ParamHeader, UnsendableHeader, VersionChoice, META_CLIENT_CAPABILITIES, META_CLIENT_INFO,
+    META_PROTOCOL_VERSION, META_SERVER_INFO,
+};
 pub use wire::{
     encode_header_value, ProtocolError, Wire, WireChoice, LEGACY_VERSIONS, MODERN_VERSION,
     MODERN_VERSIONS,

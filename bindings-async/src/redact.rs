@@ -108,6 +108,40 @@ impl SentCredentials {
     }
 }
 
+/// The credentials a [`Client::send`](crate::Client::send) put on a request, taken from
+/// its response, to remove from text forwarded out of that response (a proxy relaying
+/// a server's messages: a server echoing the request must not hand the bearer token
+/// to the local client). Holds nothing for a response that did not come through a
+/// bearerflow client. `Debug` shows no credential.
+#[derive(Clone, Default)]
+pub struct Redactor(SentCredentials);
+
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redactor")
+            .field("credentials", &self.0 .0.len())
+            .finish()
+    }
+}
+
+impl Redactor {
+    /// The credentials `response` was requested with.
+    pub fn of(response: &reqwest::Response) -> Redactor {
+        Redactor(SentCredentials::of(response))
+    }
+
+    /// `text` with every credential replaced by `[redacted]`.
+    pub fn redact(&self, text: &str) -> String {
+        self.0.redact(text)
+    }
+
+    /// Every string in `value` (keys too) with every credential replaced, after JSON
+    /// decoding (so escaped spellings are caught).
+    pub fn redact_json(&self, value: &mut Value) {
+        self.0.redact_json(value)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -129,19 +129,20 @@ async fn sse_answer(mut response: reqwest::Response, id: u64) -> Result<Value, M
 
 /// One dispatched SSE event.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct SseEvent {
+#[non_exhaustive]
+pub struct SseEvent {
     /// The `event` field, `message` by default.
-    pub(crate) kind: String,
+    pub kind: String,
     /// The `data` lines joined by LF.
-    pub(crate) data: String,
+    pub data: String,
 }
 
 /// An incremental SSE parser (WHATWG HTML §9.2.6): lines end in CRLF, LF or CR; an
 /// empty line dispatches the event; `:` starts a comment; `id` and `retry` are not
 /// needed here. Holds at most one line and one event, which the response's
 /// `max_stream_event` bounds.
-#[derive(Default)]
-pub(crate) struct SseParser {
+#[derive(Debug, Default)]
+pub struct SseParser {
     line: Vec<u8>,
     after_cr: bool,
     started: bool,
@@ -152,7 +153,7 @@ pub(crate) struct SseParser {
 
 impl SseParser {
     /// Feed bytes; push every event they complete onto `out`.
-    pub(crate) fn feed(&mut self, bytes: &[u8], out: &mut Vec<SseEvent>) {
+    pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<SseEvent>) {
         for &b in bytes {
             if b == b'\n' && self.after_cr {
                 self.after_cr = false;

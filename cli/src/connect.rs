@@ -103,8 +103,8 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
     Ok(o)
 }
 
-/// The user's config directory for bearerflow.
-fn config_dir() -> Option<PathBuf> {
+/// The user's config directory for bearerflow (`proxy` keeps its tokens there too).
+pub(crate) fn config_dir() -> Option<PathBuf> {
     let base = match std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
         Some(x) => PathBuf::from(x),
         None => PathBuf::from(std::env::var_os("HOME")?).join(".config"),
@@ -112,8 +112,9 @@ fn config_dir() -> Option<PathBuf> {
     Some(base.join("bearerflow"))
 }
 
-/// One snapshot file per server origin: `https_mcp.example.com_443.json`.
-fn store_file_name(url: &str) -> Option<String> {
+/// One snapshot file per server origin: `https_mcp.example.com_443.json` (`proxy`
+/// reads the same file, so one `connect` signs both in).
+pub(crate) fn store_file_name(url: &str) -> Option<String> {
     let u = url::Url::parse(url).ok()?;
     let host = u.host_str()?;
     let port = u.port_or_known_default()?;

@@ -1,11 +1,12 @@
 //! The `bearerflow` command: `demo` (the main job), `connect`, `testbed`, `challenge`
-//! (parse WWW-Authenticate header lines), `conformance-client`.
+//! (parse WWW-Authenticate header lines), `conformance-client`, `proxy`.
 
 mod challenge;
 mod command;
 mod conformance;
 mod connect;
 mod demo;
+mod proxy;
 mod safe;
 mod testbed_cmd;
 
@@ -17,7 +18,10 @@ const USAGE: &str = "usage:
   bearerflow connect URL [--call NAME --args JSON] [--headless]   authorize against an MCP server, list its tools
   bearerflow testbed [--ttl 5] [--no-rotate] [--port N]   run the loopback OAuth + MCP testbed until stopped
   bearerflow challenge [--strict] [--bearer] VALUE...   parse WWW-Authenticate lines ('-' reads stdin)
-  bearerflow conformance-client [--verbose] URL       the MCP client the official conformance runner drives";
+  bearerflow conformance-client [--verbose] URL       the MCP client the official conformance runner drives
+  bearerflow proxy URL [PORT] [--header N:V] [--headless] [--listen ADDR] ...   a stdio bridge (or local
+                                                      HTTP gateway) that keeps any MCP client authorized;
+                                                      a drop-in for `npx mcp-remote` (see proxy --help)";
 
 fn main() -> ExitCode {
     // `env::args` panics on an argument that is not UTF-8; say which one instead.
@@ -37,6 +41,7 @@ fn main() -> ExitCode {
         Some("testbed") => testbed_cmd::run(&args[1..]),
         Some("challenge") => challenge::run(&args[1..]),
         Some("conformance-client") => conformance::run(&args[1..]),
+        Some("proxy") => proxy::run(&args[1..]),
         Some("-h") | Some("--help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS

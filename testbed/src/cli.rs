@@ -18,6 +18,8 @@ pub const OPTIONS: &str =
   --wires W                 MCP wires to serve: both (default), modern (2026-07-28
                             stateless only) or legacy (2025-11-25 initialize only)
   --modern-feature-tools    also list confirm (MRTR) and echo_region (x-mcp-header)
+  --interactive-tools       also list interact (a notification and an elicitation
+                            to the client before its result, on both wires)
   --no-registration         no dynamic client registration
   --openid                  also serve the metadata at the OpenID Connect locations
   --mint-token SCOPE        add a token set for the default client to the JSON line
@@ -99,6 +101,7 @@ pub fn parse_args(args: &[String], defaults: Config) -> Result<Options, String> 
                 })?;
             }
             "--modern-feature-tools" => config.modern_feature_tools = true,
+            "--interactive-tools" => config.interactive_tools = true,
             "--no-registration" => config.dynamic_registration = false,
             "--openid" => config.serve_openid_configuration = true,
             "--mint-token" => mint = Some(value("--mint-token")?),

@@ -85,6 +85,11 @@ pub struct Config {
     /// `echo_region` (a parameter marked `x-mcp-header: Region`, checked against the
     /// `Mcp-Param-Region` header). Off by default so the tool list stays `echo, add`.
     pub modern_feature_tools: bool,
+    /// List the tool `interact`, which sends the client a notification and an
+    /// elicitation (a server-to-client request on the 2025-11-25 wire, an
+    /// `input_required` result on 2026-07-28) before its result, and count the
+    /// notifications and responses clients send. Off by default.
+    pub interactive_tools: bool,
     /// Add permissive CORS headers for loopback origins, so browser (WASM) clients served
     /// from another loopback port can talk to the testbed.
     pub cors: bool,
@@ -117,6 +122,7 @@ impl Default for Config {
             require_session: true,
             wires: Wires::Both,
             modern_feature_tools: false,
+            interactive_tools: false,
             cors: true,
             port: 0,
         }

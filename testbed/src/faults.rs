@@ -184,6 +184,16 @@ pub struct Counters {
     pub wire_rejections: u64,
     /// `input_required` results sent (MRTR).
     pub input_required: u64,
+    /// Notifications sent to clients (`interact`'s `notifications/message`).
+    pub server_notifications: u64,
+    /// Requests sent to clients: `interact`'s `elicitation/create`, as a request on the
+    /// 2025-11-25 wire or an input request of an `input_required` result on 2026-07-28.
+    pub server_requests: u64,
+    /// Notifications clients posted, other than `notifications/initialized`.
+    pub client_notifications: u64,
+    /// Answers clients gave to server requests: JSON-RPC responses posted on the
+    /// 2025-11-25 wire, `inputResponses` for `interact` on 2026-07-28.
+    pub client_responses: u64,
 }
 
 impl Counters {
@@ -225,6 +235,10 @@ pub(crate) struct LiveCounters {
     pub discovers: AtomicU64,
     pub wire_rejections: AtomicU64,
     pub input_required: AtomicU64,
+    pub server_notifications: AtomicU64,
+    pub server_requests: AtomicU64,
+    pub client_notifications: AtomicU64,
+    pub client_responses: AtomicU64,
 }
 
 /// Add one.
@@ -257,6 +271,10 @@ impl LiveCounters {
             discovers: g(&self.discovers),
             wire_rejections: g(&self.wire_rejections),
             input_required: g(&self.input_required),
+            server_notifications: g(&self.server_notifications),
+            server_requests: g(&self.server_requests),
+            client_notifications: g(&self.client_notifications),
+            client_responses: g(&self.client_responses),
         }
     }
 }

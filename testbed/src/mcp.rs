@@ -20,6 +20,7 @@ use crate::store::AccessInfo;
 use crate::util::random_token;
 use crate::Wires;
 
+pub(crate) mod interact;
 mod modern;
 
 /// Legacy protocol revisions this server speaks, newest first.
@@ -134,6 +135,13 @@ pub(crate) enum Framing {
     Sse,
 }
 
+/// Whether the client accepts an SSE response (`interact` needs one on the 2025-11-25
+/// wire to carry its request before its result).
+pub(crate) fn accepts_sse(headers: &HeaderMap) -> bool {
+    header_str(headers, &header::ACCEPT)
+        .is_some_and(|a| a.to_ascii_lowercase().contains("text/event-stream"))
+}
+
 fn framing(shared: &Shared, headers: &HeaderMap) -> Option<Framing> {
     let Some(accept) = header_str(headers, &header::ACCEPT) else {
         return Some(Framing::Json);
@@ -204,6 +212,9 @@ pub(crate) fn tools(shared: &Shared) -> Value {
     }
     if shared.config.modern_feature_tools {
         list.extend(modern::feature_tools());
+    }
+    if shared.config.interactive_tools {
+        list.push(interact::tool());
     }
     json!({"tools": list})
 }
@@ -459,7 +470,12 @@ pub(crate) async fn handle(
     }
     let id = obj.get("id").cloned();
     let (Some(rpc_method), Some(id)) = (rpc_method, id) else {
-        // A notification or a response: accepted, no body.
+        // A notification or a response: accepted, no body. A response may answer a
+        // request `interact` sent; a notification is counted.
+        match rpc_method {
+            Some(m) => interact::client_notification(shared, m),
+            None => interact::client_response(shared, obj),
+        }
         return Reply::new(StatusCode::ACCEPTED).finish();
     };
     let params = obj.get("params").cloned().unwrap_or_else(|| json!({}));
@@ -485,6 +501,12 @@ pub(crate) async fn handle(
         }
         "ping" => respond(framing, &ok(json!({})), None),
         "tools/list" => respond(framing, &ok(tools(shared)), None),
+        "tools/call"
+            if shared.config.interactive_tools
+                && params.get("name").and_then(Value::as_str) == Some(interact::TOOL) =>
+        {
+            interact::legacy_call(shared, id, &params, accepts_sse(headers))
+        }
         "tools/call" => match call_tool(shared, &info, &id, &params) {
             Ok(msg) => respond(framing, &msg, None),
             Err(reply) => reply.finish(),

@@ -36,6 +36,8 @@ pub(crate) struct Shared {
     pub faults: Faults,
     pub counters: LiveCounters,
     store: Mutex<Store>,
+    /// `interact`'s requests waiting for the client's answer (2025-11-25 wire).
+    pub pending: mcp::interact::Pending,
 }
 
 fn millis(d: std::time::Duration) -> u64 {
@@ -106,6 +108,7 @@ impl Shared {
             faults: Faults::default(),
             counters: LiveCounters::default(),
             store: Mutex::new(store),
+            pending: mcp::interact::Pending::default(),
             config,
         })
     }
@@ -403,6 +406,14 @@ fn counters_json(c: &crate::Counters) -> Value {
         "forbidden": c.forbidden,
         "initializations": c.initializations,
         "tool_calls": c.tool_calls,
+        "modern_requests": c.modern_requests,
+        "discovers": c.discovers,
+        "wire_rejections": c.wire_rejections,
+        "input_required": c.input_required,
+        "server_notifications": c.server_notifications,
+        "server_requests": c.server_requests,
+        "client_notifications": c.client_notifications,
+        "client_responses": c.client_responses,
     })
 }
 

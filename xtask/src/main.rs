@@ -9,6 +9,8 @@
 //! - `cargo xtask fuzz [SECONDS]`: every fuzz target for SECONDS each (default 60).
 //! - `cargo xtask wasm-package`: the npm package (see `wasm.rs`).
 //! - `cargo xtask embedded`: the Cortex-M4F firmware under QEMU (`examples/embedded/`).
+//! - `cargo xtask proxy-sdk`: `bearerflow proxy` under the official MCP SDKs' stdio
+//!   clients (see `proxy.rs`); also part of `ci`.
 //! - `cargo xtask conformance`: the official MCP conformance runner's client `auth/*`
 //!   scenarios against `bearerflow conformance-client` (see `conformance/NOTES.md`).
 //! - `cargo xtask mutants`: cargo-mutants over the session machine; every survivor is
@@ -19,6 +21,7 @@ mod c_abi;
 mod conformance;
 mod embedded;
 mod mutants;
+mod proxy;
 mod schema;
 mod tools;
 mod wasm;
@@ -51,13 +54,16 @@ fn main() -> ExitCode {
         Some("wasm-package") => wasm::package_cmd(),
         Some("embedded") => embedded::run(&args[1..]).map(|_| ()),
         Some("mutants") => mutants::run_mutants(&args[1..]),
+        Some("proxy-sdk") => {
+            proxy::ci().map(|t| println!("proxy-sdk: {} passed, {} failed", t.passed, t.failed))
+        }
         Some("fuzz") => {
             let secs = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60);
             fuzz(secs)
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci [--no-fuzz] [--no-conformance] | bench [driver] [--quick] | fuzz [SECONDS] | conformance [--scenario NAME]... | c-package [--prefix DIR] | c-abi | wasm-package | embedded [--measure] | mutants [--list] [--jobs N] [--skip-test NAME]...>\n\
+                "usage: cargo xtask <ci [--no-fuzz] [--no-conformance] | bench [driver] [--quick] | fuzz [SECONDS] | conformance [--scenario NAME]... | c-package [--prefix DIR] | c-abi | proxy-sdk | wasm-package | embedded [--measure] | mutants [--list] [--jobs N] [--skip-test NAME]...>\n\
                  ci           the full test run CI does (installs missing tools)\n\
                  bench        criterion benches and the comparison report; `bench driver`:\n\
                               bare reqwest against bearerflow-async on a loopback server\n\
@@ -65,6 +71,7 @@ fn main() -> ExitCode {
                  conformance  the official MCP conformance suite (client auth scenarios)\n\
                  c-package    the C library's install tree [--prefix DIR] (pkg-config, CMake)\n\
                  c-abi        only the C ABI checks of ci (header, harness, C++, ctypes, example)\n\
+                 proxy-sdk    only the proxy's runs with the official TypeScript and Python SDKs\n\
                  wasm-package the npm package in target/npm/bearerflow, and what a browser downloads\n\
                  embedded     the Cortex-M4F firmware under QEMU (installs qemu-system-arm)\n\
                  mutants      cargo-mutants over the session machine (slow; not in ci)"
@@ -302,6 +309,9 @@ fn ci(args: &[String]) -> Result<(), String> {
 
     // The WebAssembly binding in Node and Chromium, and the npm package's JS tests.
     add(wasm::ci()?);
+
+    // `bearerflow proxy` under the official TypeScript and Python SDKs' stdio clients.
+    add(proxy::ci()?);
     tally = interop_tests(tally)?;
 
     if with_conformance {

@@ -207,7 +207,7 @@ fn looks_like_version(s: &str) -> bool {
 /// The modern protocol error in a `4xx` response body, if it is one (2026-07-28
 /// Streamable HTTP "Backward Compatibility": "inspect the response body before falling
 /// back").
-pub(crate) fn protocol_error(status: u16, body: &str) -> Option<ProtocolError> {
+pub fn protocol_error(status: u16, body: &str) -> Option<ProtocolError> {
     if !(400..500).contains(&status) {
         return None;
     }
@@ -261,7 +261,8 @@ pub(crate) fn protocol_error(status: u16, body: &str) -> Option<ProtocolError> {
 
 /// A version to retry with, picked from a server's `supported` list.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum VersionChoice {
+#[non_exhaustive]
+pub enum VersionChoice {
     /// A modern version both sides speak: retry the request with it.
     Modern(String),
     /// Only a legacy version is shared: `initialize` with it.
@@ -271,7 +272,7 @@ pub(crate) enum VersionChoice {
 /// The most preferred version of ours the server supports, modern before legacy
 /// ("Protocol Version Negotiation": select a mutually supported version from
 /// `supported` and retry).
-pub(crate) fn choose_version(supported: &[String]) -> Option<VersionChoice> {
+pub fn choose_version(supported: &[String]) -> Option<VersionChoice> {
     let has = |v: &str| supported.iter().any(|s| s == v);
     if let Some(v) = MODERN_VERSIONS.iter().find(|v| has(v)) {
         return Some(VersionChoice::Modern((*v).to_string()));
@@ -286,12 +287,7 @@ pub(crate) fn choose_version(supported: &[String]) -> Option<VersionChoice> {
 /// `_meta`): `protocolVersion` and `clientCapabilities` (required), `clientInfo`
 /// (SHOULD). Keys already in `_meta` other than these are kept; a `params` that is not
 /// an object becomes one.
-pub(crate) fn with_meta(
-    params: Value,
-    version: &str,
-    capabilities: &Value,
-    client_info: &Value,
-) -> Value {
+pub fn with_meta(params: Value, version: &str, capabilities: &Value, client_info: &Value) -> Value {
     let mut params = match params {
         Value::Object(m) => m,
         _ => Map::new(),
@@ -349,11 +345,11 @@ fn name_source(method: &str) -> Option<&'static str> {
 /// A header the request cannot carry (a method name with characters a header value may
 /// not have). Says which header.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct UnsendableHeader(pub &'static str);
+pub struct UnsendableHeader(pub &'static str);
 
 /// The headers of a modern POST: `MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name` where
 /// the method has one, and `params` mirrored into `Mcp-Param-*` as `param_headers` say.
-pub(crate) fn modern_headers(
+pub fn modern_headers(
     version: &str,
     method: &str,
     params: &Value,
@@ -387,7 +383,7 @@ pub(crate) fn modern_headers(
 /// One `x-mcp-header` annotation of a tool: the header's name part and the chain of
 /// `properties` keys leading to the parameter.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ParamHeader {
+pub struct ParamHeader {
     pub(crate) name: String,
     pub(crate) path: Vec<String>,
 }
@@ -402,7 +398,7 @@ fn is_tchar(b: u8) -> bool {
 /// non-empty; an RFC 9110 token; case-insensitively unique; only on `string`, `integer`
 /// or `boolean` properties; only on properties reachable from the root through
 /// `properties` keys alone).
-pub(crate) fn param_headers(input_schema: &Value) -> Result<Vec<ParamHeader>, String> {
+pub fn param_headers(input_schema: &Value) -> Result<Vec<ParamHeader>, String> {
     let mut out = Vec::new();
     let mut path = Vec::new();
     walk(input_schema, &mut path, true, &mut out)?;
@@ -536,7 +532,7 @@ pub(crate) fn mirrored(args: &Value, headers: &[ParamHeader]) -> Vec<(String, St
 
 /// The server's self-description in a `server/discover` result (result `_meta`, or a
 /// `serverInfo` member from servers written before that moved) or an `InitializeResult`.
-pub(crate) fn server_info(result: &Value) -> Option<Value> {
+pub fn server_info(result: &Value) -> Option<Value> {
     result
         .get("_meta")
         .and_then(|m| m.get(META_SERVER_INFO))

@@ -408,8 +408,10 @@ impl OAuthServer {
     }
 }
 
-/// An MCP server's JSON answer to `r`: `initialize` (named `name`), `tools/list` (one
-/// tool `t` with `description`), anything else an empty result; notifications 202.
+/// An MCP 2025-11-25 server's JSON answer to `r`: `initialize` (named `name`),
+/// `tools/list` (one tool `t` with `description`), `server/discover` "method not found"
+/// (so a dual-era client falls back to `initialize`), anything else an empty result;
+/// notifications 202.
 pub fn mcp_answer(r: &Seen, name: &str, description: &str) -> Reply {
     let m = r.json();
     let Some(id) = m.get("id").cloned() else {
@@ -419,6 +421,13 @@ pub fn mcp_answer(r: &Seen, name: &str, description: &str) -> Reply {
             body: Vec::new(),
         };
     };
+    if m["method"] == "server/discover" {
+        return Reply::json(
+            200,
+            serde_json::json!({"jsonrpc": "2.0", "id": id,
+                "error": {"code": -32601, "message": "Method not found"}}),
+        );
+    }
     let result = match m["method"].as_str() {
         Some("initialize") => serde_json::json!({
             "protocolVersion": "2025-11-25",

@@ -38,7 +38,7 @@ use crate::store::AccessInfo;
 pub(crate) const MODERN_VERSIONS: [&str; 1] = ["2026-07-28"];
 
 const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
-const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+pub(crate) const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
 
 static PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
 static MCP_METHOD: HeaderName = HeaderName::from_static("mcp-method");
@@ -154,6 +154,7 @@ pub(crate) fn handle(
     let Some(id) = id else {
         // A notification: 2026-07-28 defines none over Streamable HTTP and no header
         // rules for them; accept it.
+        super::interact::client_notification(shared, method);
         return Reply::new(StatusCode::ACCEPTED).finish();
     };
     let params = message.get("params").cloned().unwrap_or_else(|| json!({}));
@@ -201,6 +202,20 @@ pub(crate) fn handle(
                 Err(reply) => {
                     bump(&shared.counters.wire_rejections);
                     reply.finish()
+                }
+            }
+        }
+        "tools/call"
+            if shared.config.interactive_tools
+                && params.get("name").and_then(Value::as_str) == Some(super::interact::TOOL) =>
+        {
+            let sse = super::accepts_sse(headers);
+            match super::interact::modern_call(shared, &id, &params, sse) {
+                Ok(response) => response,
+                Err(data) => {
+                    bump(&shared.counters.wire_rejections);
+                    jsonrpc_error_with_data(&id, -32021, "Missing required client capability", data)
+                        .finish()
                 }
             }
         }
