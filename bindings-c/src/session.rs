@@ -900,12 +900,9 @@ mod tests {
         assert_eq!(n, 0, "{n} freed blocks still held a token");
     }
 
-    /// Core's `Snapshot::to_json` (and `Action::to_json` for a persist) serializes with
-    /// serde_json into a growing buffer and frees the outgrown buffers without zeroizing
-    /// them (core's `session/json.rs` says so). The binding cannot fix that without
-    /// serializing snapshots itself; the fix belongs in core (see the report).
+    /// Core's `Snapshot::to_json` (and `Action::to_json` for a persist) writes into a
+    /// buffer that zeroizes what it outgrows, so no copy of a token is freed unzeroized.
     #[test]
-    #[ignore = "core's snapshot JSON leaves outgrown serde_json buffers unzeroized"]
     fn a_persisted_snapshot_leaves_no_token_in_freed_memory() {
         let token = String::from_utf8_lossy(MARKER).into_owned();
         let n = freed_with_marker(|| {

@@ -117,6 +117,7 @@ extern crate alloc;
 pub mod challenge;
 pub mod guard;
 pub mod http;
+mod json_out;
 pub mod oauth;
 pub mod policy;
 pub mod secret;

@@ -628,7 +628,7 @@ pub fn report_sizes() -> Result<(), String> {
     let (so, a) = sizes()?;
     let kib = |n: u64| n as f64 / 1024.0;
     println!(
-        "\nC library (profile c-release: opt-level s, LTO, codegen-units 1, panic unwind):\n\
+        "\nC library (profile c-release: opt-level z, LTO, codegen-units 1, panic unwind):\n\
          \x20 libbearerflow.so stripped  {:>8.1} KiB  (target at most 400 KiB)\n\
          \x20 libbearerflow.a            {:>8.1} KiB",
         kib(so),

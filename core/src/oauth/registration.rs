@@ -194,9 +194,9 @@ fn build(
         scope: non_empty(params.scope),
         software_id: non_empty(params.software_id),
     };
-    // Serializing strings, string slices and a unit enum into a Vec cannot fail (no
-    // I/O, no non-string map keys); the empty fallback is unreachable.
-    let body = serde_json::to_vec(&body).unwrap_or_default();
+    // Serializing strings, string slices and a unit enum cannot fail (no floats, no
+    // non-string map keys); the empty fallback is unreachable.
+    let body = crate::json_out::to_vec(&body);
     Request {
         method: Method::Post,
         url: String::from(registration_endpoint),

@@ -14,12 +14,10 @@ use alloc::string::String;
 use core::fmt;
 use zeroize::Zeroizing;
 
-/// Serialize to a zeroizing string. Serializing the machine's own plain structs cannot
-/// fail (string keys only, no fallible custom serializers); should it ever, the result
-/// is empty rather than a panic. (The buffers serde_json outgrows on the way are freed
-/// without zeroizing: without `std` it writes only into its own `Vec`.)
+/// Serialize to a zeroizing string, through [`crate::json_out`]: the same text as
+/// serde_json, and no outgrown buffer is freed without being zeroized first.
 pub(crate) fn to_string<T: serde::Serialize + ?Sized>(value: &T) -> Zeroizing<String> {
-    Zeroizing::new(serde_json::to_string(value).unwrap_or_default())
+    crate::json_out::to_string(value)
 }
 
 /// Headers as `[[name, value], …]`.
