@@ -8,10 +8,14 @@
 //! - `cargo xtask wasm-package`: the npm package (see `wasm.rs`).
 //! - `cargo xtask conformance`: the official MCP conformance runner's client `auth/*`
 //!   scenarios against `bearerflow conformance-client` (see `conformance/NOTES.md`).
+//! - `cargo xtask interop`: bearerflow against a certified OpenID Provider
+//!   (`oidc-provider`) and the official TypeScript SDK's `requireBearerAuth` (see
+//!   `interop.rs`).
 
 mod bench;
 mod c_abi;
 mod conformance;
+mod interop;
 mod schema;
 mod tools;
 mod wasm;
@@ -37,6 +41,7 @@ fn main() -> ExitCode {
         Some("ci") => ci(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("conformance") => conformance::run(&args[1..]).map(|_| ()),
+        Some("interop") => interop::run(&args[1..]).map(|_| ()),
         Some("c-package") => c_abi::package_cmd(&args[1..]),
         Some("c-abi") => {
             c_abi::ci().map(|t| println!("c-abi: {} passed, {} failed", t.passed, t.failed))
@@ -48,11 +53,12 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci [--no-fuzz] [--no-conformance] | bench | fuzz [SECONDS] | conformance [--scenario NAME]... | c-package [--prefix DIR] | c-abi | wasm-package>\n\
+                "usage: cargo xtask <ci [--no-fuzz] [--no-conformance] [--no-interop] | bench | fuzz [SECONDS] | conformance [--scenario NAME]... | interop [--case NAME]... | c-package [--prefix DIR] | c-abi | wasm-package>\n\
                  ci           the full test run CI does (installs missing tools)\n\
                  bench        criterion benches and the comparison report\n\
                  fuzz         every fuzz target for SECONDS each\n\
                  conformance  the official MCP conformance suite (client auth scenarios)\n\
+                 interop      against a certified OpenID Provider (oidc-provider) and the SDK's requireBearerAuth\n\
                  c-package    the C library's install tree [--prefix DIR] (pkg-config, CMake)\n\
                  c-abi        only the C ABI checks of ci (header, harness, C++, ctypes, example)\n\
                  wasm-package the npm package in target/npm/bearerflow, and what a browser downloads"
@@ -178,6 +184,7 @@ fn ci(args: &[String]) -> Result<(), String> {
     let started = Instant::now();
     let with_fuzz = !args.iter().any(|a| a == "--no-fuzz");
     let with_conformance = !args.iter().any(|a| a == "--no-conformance");
+    let with_interop = !args.iter().any(|a| a == "--no-interop");
     tools::ensure_ci_tools(with_fuzz)?;
 
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
@@ -265,6 +272,12 @@ fn ci(args: &[String]) -> Result<(), String> {
         let c = conformance::run(&[])?;
         tally.passed += c.passed;
         tally.skipped += c.expected;
+    }
+
+    if with_interop {
+        let i = interop::run(&[])?;
+        tally.passed += i.passed;
+        tally.skipped += i.expected;
     }
 
     if with_fuzz {
