@@ -851,9 +851,12 @@ impl Authorizer for HeadlessFollow {
             // A redirect's body is not read: only the status and `Location` matter.
             drop(response);
             let status = status.as_u16();
-            let next = current
-                .join(&location)
-                .map_err(|e| AuthorizeError::MalformedRedirect(format!("Location: {e}")))?;
+            let next = current.join(&location).map_err(|e| {
+                AuthorizeError::MalformedRedirect(format!(
+                    "hop {hop} ({}) answered HTTP {status} with an unusable Location: {e}",
+                    current.origin().ascii_serialization()
+                ))
+            })?;
             if is_redirect_target(&next, &redirect) {
                 check_state(url, next.as_str())?;
                 return Ok(next.to_string());
@@ -864,7 +867,9 @@ impl Authorizer for HeadlessFollow {
                     oauth::DiscoveryError::Insecure { .. } => {
                         AuthorizeError::InsecureRedirect { hop, status, to }
                     }
-                    other => AuthorizeError::MalformedRedirect(other.to_string()),
+                    other => AuthorizeError::MalformedRedirect(format!(
+                        "hop {hop} answered HTTP {status} with a redirect to {to}: {other}"
+                    )),
                 });
             }
             if next.origin() != server {
