@@ -243,10 +243,15 @@ provider.on('grant.error', (ctx, error) => record({
   grant_type: ctx.oidc?.params?.grant_type,
   error: error.error,
   error_description: error.error_description,
-  reuse: error.error_description === 'refresh token already used',
+  error_detail: error.error_detail,
+  reuse: error.error_detail === 'refresh token already used',
 }));
 provider.on('authorization.error', (_ctx, error) => record({
-  kind: 'event', event: 'authorization.error', error: error.error, error_description: error.error_description,
+  kind: 'event',
+  event: 'authorization.error',
+  error: error.error,
+  error_description: error.error_description,
+  error_detail: error.error_detail,
 }));
 provider.on('server_error', (_ctx, error) => record({ kind: 'event', event: 'server_error', message: String(error?.stack ?? error) }));
 provider.on('interaction.started', (_ctx, prompt) => record({

@@ -18,7 +18,7 @@ mod oidc_peer;
 
 use bearerflow::session::{Config, FetchPurpose, OAuthConfig};
 use bearerflow_async::mcp::{McpClient, Wire};
-use bearerflow_async::{Client, Event, HeadlessFollow, MemoryStore};
+use bearerflow_async::{Client, Event, HeadlessFollow, MemoryStore, Store};
 use oidc_peer::{run_case, Counts, Peers, RefreshPolicy, Setup, TokenFormat};
 use serde_json::Value;
 use std::sync::Arc;
@@ -27,6 +27,11 @@ use std::time::Duration;
 /// A session for the peers' MCP endpoint, from nothing, that completes authorization
 /// headlessly; connected (the SDK's endpoint speaks the 2025-11-25 wire).
 async fn connect(peers: &Peers) -> (Client, Arc<McpClient>) {
+    connect_with(peers, Arc::new(MemoryStore::new())).await
+}
+
+/// [`connect`] with a store the caller keeps.
+async fn connect_with(peers: &Peers, store: Arc<MemoryStore>) -> (Client, Arc<McpClient>) {
     let config = Config::oauth(
         peers.mcp_url.clone(),
         OAuthConfig {
@@ -37,7 +42,7 @@ async fn connect(peers: &Peers) -> (Client, Arc<McpClient>) {
     );
     let follow = HeadlessFollow::with_policy(&config.policy).expect("a follower");
     let client = Client::builder(config)
-        .store(MemoryStore::new())
+        .shared_store(store)
         .authorizer(follow)
         .build()
         .await
@@ -429,6 +434,47 @@ async fn no_refresh_token_reauthorizes_ahead_of_expiry() {
             "re-authorized ahead of expiry, so no expired token was sent: {c:?}"
         );
         no_failed_call(&client).await;
+    })
+    .await;
+}
+
+/// The harness can see what the cases say never happens: a rotated refresh token
+/// presented again is refused, counted as reuse, and the provider revokes the grant.
+/// (Without this, "no reuse error" could hold because reuse went unseen.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node 22 and oidc-provider: run `cargo xtask interop`"]
+async fn harness_sees_refresh_token_reuse() {
+    run_case(Setup::mcp(TokenFormat::Jwt), |peers| async move {
+        let store = Arc::new(MemoryStore::new());
+        let (client, mcp) = connect_with(&peers, Arc::clone(&store)).await;
+        let snapshot = store.load().await.expect("load").expect("a snapshot");
+        let first = snapshot
+            .tokens
+            .and_then(|t| t.refresh_token)
+            .expect("a refresh token")
+            .expose()
+            .to_string();
+        let client_id = snapshot.client.expect("a registration").client_id;
+        until_expired(&client).await;
+        echo(&mcp, "rotates the refresh token").await;
+        assert_eq!(peers.counts().await.refreshes(), 1);
+
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "refresh_token")
+            .append_pair("refresh_token", &first)
+            .append_pair("client_id", &client_id)
+            .finish();
+        let r = reqwest::Client::new()
+            .post(format!("{}/token", peers.issuer))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .expect("the token endpoint answers");
+        assert_eq!(r.status(), 400);
+        let c = peers.counts().await;
+        assert_eq!(c.reuse, 1, "{c:?}");
+        assert_eq!(c.grants_revoked, 1, "{c:?}");
     })
     .await;
 }
