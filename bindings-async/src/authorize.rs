@@ -9,10 +9,13 @@
 //!   process, or stale) is answered with an error page and reported at once, and the
 //!   listener keeps waiting for the genuine one until its deadline.
 //! - [`HeadlessFollow`]: GETs the URL without following redirects and hands over the
-//!   `Location` of the `3xx` (for tests and machines against an auto-approving server).
-//!   Each hop is checked as the first request was (https unless loopback, same origin
-//!   as the authorization endpoint), at most [`MAX_AUTHORIZATION_REDIRECTS`] of them; a
-//!   redirect with the wrong `state` fails at once.
+//!   `Location` of the `3xx` that reaches the redirect URI (for tests and machines
+//!   against an auto-approving server, such as an OpenID Provider whose login and
+//!   consent pages approve at once). Each hop is checked as the first request was
+//!   (https unless loopback, same origin as the authorization endpoint), at most
+//!   [`HeadlessFollow::max_redirects`] of them; cookies the server sets are kept for
+//!   the later hops of the same authorization only; a redirect with the wrong `state`
+//!   fails at once; a failure names its hop, that hop's origin and the status.
 //!
 //! Both read the `state` of the redirect and of the authorization request with core's
 //! parser and compare them with core's check ([`RedirectParams::verify`]), so that a
@@ -33,9 +36,26 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use url::Url;
 
-/// Requests [`HeadlessFollow`] makes for one authorization: the authorization URL and
-/// at most this many redirects on the authorization server after it.
-pub const MAX_AUTHORIZATION_REDIRECTS: usize = 4;
+/// Redirects on the authorization server [`HeadlessFollow`] follows by default after
+/// the authorization URL, before the one to the redirect URI
+/// ([`HeadlessFollow::max_redirects`] changes it).
+///
+/// A real OpenID Provider's login and consent take four: `oidc-provider` goes from
+/// the authorization endpoint to its login page, back to the endpoint to resume, to
+/// its consent page and back again (each page a separate interaction, each tied to a
+/// cookie), then to the redirect URI. Ten leaves room for an account chooser or a
+/// second factor, and matches the resource client's [`MAX_RESOURCE_REDIRECTS`]
+/// (reqwest's own default).
+///
+/// [`MAX_RESOURCE_REDIRECTS`]: crate::MAX_RESOURCE_REDIRECTS
+pub const MAX_AUTHORIZATION_REDIRECTS: usize = 10;
+
+/// The most of an answer that is not a redirect [`HeadlessFollow`] reads, to say what
+/// the server said ([`AuthorizeError::NoRedirect`]'s `detail`).
+const MAX_DETAIL_BODY: usize = 8 * 1024;
+
+/// The longest `detail` kept from such an answer.
+const MAX_DETAIL: usize = 200;
 
 /// Connections the loopback listener serves at once; more wait in the accept queue.
 /// A local process that opens connections and sends nothing cannot hold the genuine
@@ -61,16 +81,40 @@ pub enum AuthorizeError {
     Listener(String),
     /// Nobody came back to the redirect URI in time.
     Timeout(Duration),
-    /// The authorization endpoint did not answer with a redirect.
+    /// The HTTP client could not be built (TLS backend).
+    Client(String),
+    /// A hop on the authorization server answered with something other than a
+    /// redirect (a login page that wants a person, an error page).
     NoRedirect {
+        /// Which request of this authorization (1: the authorization URL).
+        hop: usize,
+        /// The origin that request went to.
+        origin: String,
         /// The status it answered with.
         status: u16,
+        /// What the answer said, when it says it in a few words: an RFC 6749 §5.2
+        /// JSON error, or the start of a text or HTML page (sanitized when shown).
+        detail: Option<String>,
     },
-    /// The authorization endpoint could not be reached (the cause, from the whole
-    /// error chain).
-    Http(String),
-    /// The authorization endpoint did not answer within the deadline.
-    EndpointTimeout(Duration),
+    /// A hop on the authorization server could not be reached (the cause, from the
+    /// whole error chain, without the URL).
+    Http {
+        /// Which request of this authorization (1: the authorization URL).
+        hop: usize,
+        /// The origin that request went to.
+        origin: String,
+        /// What failed.
+        cause: String,
+    },
+    /// A hop on the authorization server did not answer within the deadline.
+    EndpointTimeout {
+        /// Which request of this authorization (1: the authorization URL).
+        hop: usize,
+        /// The origin that request went to.
+        origin: String,
+        /// The deadline.
+        after: Duration,
+    },
     /// The redirect's `state` is missing or not the authorization request's: a forged
     /// or stale redirect (RFC 6749 §10.12). It was not handed to the session.
     StateMismatch,
@@ -79,20 +123,32 @@ pub enum AuthorizeError {
     /// A redirect leads to plain `http` on a host that is not loopback (OAuth 2.1
     /// §1.5): the same rule as for every endpoint, re-checked on each hop.
     InsecureRedirect {
+        /// Which request answered with the redirect.
+        hop: usize,
+        /// The redirect's status.
+        status: u16,
         /// The origin it led to.
         to: String,
     },
     /// A redirect leads away from the authorization server, and not to the redirect
     /// URI: an unattended follower has no business there.
     OffsiteRedirect {
+        /// Which request answered with the redirect.
+        hop: usize,
+        /// The redirect's status.
+        status: u16,
         /// The origin it led to.
         to: String,
     },
-    /// The authorization server redirected more than [`MAX_AUTHORIZATION_REDIRECTS`]
-    /// times without reaching the redirect URI.
+    /// The authorization server redirected more than the follower's limit
+    /// ([`HeadlessFollow::max_redirects`]) without reaching the redirect URI.
     TooManyRedirects {
         /// How many redirects were followed.
         max: usize,
+        /// The origin of the last request.
+        origin: String,
+        /// The status of its redirect, the one not followed.
+        status: u16,
     },
 }
 
@@ -110,17 +166,36 @@ impl fmt::Display for AuthorizeError {
             AuthorizeError::Timeout(d) => {
                 write!(f, "no redirect came back within {} s", d.as_secs())
             }
-            AuthorizeError::NoRedirect { status } => write!(
-                f,
-                "the authorization endpoint answered HTTP {status}, not a redirect"
-            ),
-            AuthorizeError::Http(e) => {
-                write!(f, "authorization endpoint: {}", Sanitized::quoted(e))
+            AuthorizeError::Client(e) => {
+                write!(f, "cannot build the HTTP client: {}", Sanitized::quoted(e))
             }
-            AuthorizeError::EndpointTimeout(d) => write!(
+            AuthorizeError::NoRedirect {
+                hop,
+                origin,
+                status,
+                detail,
+            } => {
+                write!(
+                    f,
+                    "hop {hop} ({}) answered HTTP {status}, not a redirect",
+                    Sanitized::quoted(origin)
+                )?;
+                match detail {
+                    Some(d) => write!(f, ": {}", Sanitized::quoted(d)),
+                    None => Ok(()),
+                }
+            }
+            AuthorizeError::Http { hop, origin, cause } => write!(
                 f,
-                "the authorization endpoint did not answer within {} ms",
-                d.as_millis()
+                "hop {hop} ({}) could not be reached: {}",
+                Sanitized::quoted(origin),
+                Sanitized::quoted(cause)
+            ),
+            AuthorizeError::EndpointTimeout { hop, origin, after } => write!(
+                f,
+                "hop {hop} ({}) did not answer within {} ms",
+                Sanitized::quoted(origin),
+                after.as_millis()
             ),
             AuthorizeError::StateMismatch => f.write_str(
                 "a redirect came back with a state that is not the request's (forged or stale, RFC 6749 §10.12)",
@@ -128,19 +203,25 @@ impl fmt::Display for AuthorizeError {
             AuthorizeError::MalformedRedirect(e) => {
                 write!(f, "the redirect URL cannot be read: {}", Sanitized::quoted(e))
             }
-            AuthorizeError::InsecureRedirect { to } => write!(
+            AuthorizeError::InsecureRedirect { hop, status, to } => write!(
                 f,
-                "refused a redirect to plain http on {}: only loopback hosts may be reached without TLS",
+                "hop {hop} answered HTTP {status} with a redirect to plain http on {}, refused: only loopback hosts may be reached without TLS",
                 Sanitized::quoted(to)
             ),
-            AuthorizeError::OffsiteRedirect { to } => write!(
+            AuthorizeError::OffsiteRedirect { hop, status, to } => write!(
                 f,
-                "refused a redirect to {}, which is neither the authorization server nor the redirect URI",
+                "hop {hop} answered HTTP {status} with a redirect to {}, refused: it is neither the authorization server nor the redirect URI",
                 Sanitized::quoted(to)
             ),
-            AuthorizeError::TooManyRedirects { max } => write!(
+            AuthorizeError::TooManyRedirects {
+                max,
+                origin,
+                status,
+            } => write!(
                 f,
-                "the authorization server redirected more than {max} times without reaching the redirect URI"
+                "the authorization server redirected more than {max} times without reaching the redirect URI (hop {} on {} answered HTTP {status} with yet another redirect)",
+                max + 1,
+                Sanitized::quoted(origin)
             ),
         }
     }
@@ -155,9 +236,10 @@ impl AuthorizeError {
             AuthorizeError::UnsupportedRedirectUri(_) => "unsupported_redirect_uri",
             AuthorizeError::Listener(_) => "listener",
             AuthorizeError::Timeout(_) => "timeout",
+            AuthorizeError::Client(_) => "client",
             AuthorizeError::NoRedirect { .. } => "no_redirect",
-            AuthorizeError::Http(_) => "http",
-            AuthorizeError::EndpointTimeout(_) => "endpoint_timeout",
+            AuthorizeError::Http { .. } => "http",
+            AuthorizeError::EndpointTimeout { .. } => "endpoint_timeout",
             AuthorizeError::StateMismatch => "state_mismatch",
             AuthorizeError::MalformedRedirect(_) => "malformed_redirect",
             AuthorizeError::InsecureRedirect { .. } => "insecure_redirect",
@@ -528,19 +610,36 @@ impl Authorizer for LoopbackBrowser {
 
 /// GETs the authorization URL without following redirects and returns the `Location`
 /// of the `3xx` that points at the redirect URI, following at most
-/// [`MAX_AUTHORIZATION_REDIRECTS`] redirects on the authorization server before it.
-/// For tests and unattended machines against an authorization server that approves
-/// without a user (the testbed does).
+/// [`max_redirects`](HeadlessFollow::max_redirects) redirects on the authorization
+/// server before it. For tests and unattended machines against an authorization server
+/// that approves without a user (the testbed does; so does an OpenID Provider whose
+/// login and consent routes approve at once, as `cargo xtask interop` sets one up).
 ///
 /// Every hop is held to the rules the first request passed: `https`, or `http` to a
 /// loopback host ([`oauth::check_endpoint`]), and the authorization endpoint's origin;
 /// each request has the policy's `fetch_deadline`. The redirect to the redirect URI
 /// must carry the request's `state` ([`AuthorizeError::StateMismatch`] at once
-/// otherwise). Each failure is its own [`AuthorizeError`].
+/// otherwise). Each failure is its own [`AuthorizeError`], naming the hop (1 is the
+/// authorization URL), that hop's origin and the status that stopped it.
+///
+/// # Cookies
+///
+/// A real provider ties the steps of one authorization together with cookies: its
+/// login and consent pages are separate interactions, each found again through a
+/// cookie set on the redirect that led there (`oidc-provider` answers a hop without it
+/// with `invalid_request: interaction session id cookie not found`). So each
+/// authorization has a cookie jar of its own (RFC 6265 rules: domain, path, expiry),
+/// filled from every hop's `Set-Cookie` and read for the next hop's `Cookie`. It
+/// starts empty and is dropped when the authorization ends: nothing carries over to
+/// the next authorization, and the jar can only ever send cookies to the one origin
+/// the hops are held to, the authorization server's. Login pages on another origin
+/// (a federated identity provider) are out of reach by design, since following them
+/// unattended would take the follower to hosts the session never checked.
 #[derive(Debug, Clone)]
 pub struct HeadlessFollow {
     http: reqwest::Client,
     deadline: Duration,
+    max_redirects: usize,
 }
 
 impl HeadlessFollow {
@@ -558,9 +657,157 @@ impl HeadlessFollow {
             .redirect(reqwest::redirect::Policy::none())
             .timeout(deadline)
             .build()
-            .map_err(|e| AuthorizeError::Http(error_chain(e)))?;
-        Ok(HeadlessFollow { http, deadline })
+            .map_err(|e| AuthorizeError::Client(error_chain(e)))?;
+        Ok(HeadlessFollow {
+            http,
+            deadline,
+            max_redirects: MAX_AUTHORIZATION_REDIRECTS,
+        })
     }
+
+    /// Follow at most `max` redirects on the authorization server after the
+    /// authorization URL (default [`MAX_AUTHORIZATION_REDIRECTS`]); the redirect to the
+    /// redirect URI is not counted. More gives [`AuthorizeError::TooManyRedirects`].
+    pub fn max_redirects(mut self, max: usize) -> HeadlessFollow {
+        self.max_redirects = max;
+        self
+    }
+
+    /// GET `url` with the jar's cookies for it, and keep the cookies it sets.
+    async fn hop(
+        &self,
+        number: usize,
+        url: &Url,
+        jar: &mut cookie_store::CookieStore,
+    ) -> Result<reqwest::Response, AuthorizeError> {
+        let origin = || url.origin().ascii_serialization();
+        let mut request = self.http.get(url.clone());
+        let cookies: Vec<String> = jar
+            .get_request_values(url)
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        if !cookies.is_empty() {
+            // RFC 6265 §5.4: one Cookie header, pairs joined by "; ".
+            if let Ok(mut value) = reqwest::header::HeaderValue::from_str(&cookies.join("; ")) {
+                value.set_sensitive(true);
+                request = request.header(reqwest::header::COOKIE, value);
+            }
+        }
+        let response = request.send().await.map_err(|e| {
+            if e.is_timeout() {
+                AuthorizeError::EndpointTimeout {
+                    hop: number,
+                    origin: origin(),
+                    after: self.deadline,
+                }
+            } else {
+                AuthorizeError::Http {
+                    hop: number,
+                    origin: origin(),
+                    cause: error_chain(e),
+                }
+            }
+        })?;
+        for set_cookie in response.headers().get_all(reqwest::header::SET_COOKIE) {
+            // A cookie that cannot be read or that RFC 6265 §5.3 refuses for this URL
+            // (another domain, a bad path) is dropped, as a browser drops it.
+            if let Ok(text) = set_cookie.to_str() {
+                let _ = jar.parse(text, url);
+            }
+        }
+        Ok(response)
+    }
+}
+
+/// What an answer that is not a redirect says, in a few words: an RFC 6749 §5.2 JSON
+/// error (`error: error_description`), or the start of a text or HTML page's text.
+async fn answer_detail(response: reqwest::Response) -> Option<String> {
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let mut body = Vec::new();
+    let mut response = response;
+    while body.len() < MAX_DETAIL_BODY {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => break,
+            // What came so far is still worth showing.
+            Err(_) => break,
+        }
+    }
+    body.truncate(MAX_DETAIL_BODY);
+    detail_of(&content_type, &body)
+}
+
+/// [`answer_detail`] on a body already read.
+fn detail_of(content_type: &str, body: &[u8]) -> Option<String> {
+    if content_type.contains("json") {
+        let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+        let error = value.get("error")?.as_str()?;
+        return Some(
+            match value.get("error_description").and_then(|d| d.as_str()) {
+                Some(description) => format!("{error}: {description}"),
+                None => error.to_string(),
+            },
+        );
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = if content_type.contains("html") {
+        html_text(&text)
+    } else if content_type.starts_with("text/") || content_type.is_empty() {
+        text.into_owned()
+    } else {
+        return None;
+    };
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let mut out = String::new();
+    for word in words {
+        if out.len() + word.len() + 1 > MAX_DETAIL {
+            out.push('…');
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// The visible text of the start of an HTML page: markup, `<head>`, `<script>` and
+/// `<style>` left out (enough to show an error page's message, not an HTML parser).
+fn html_text(html: &str) -> String {
+    let mut out = String::new();
+    let mut rest = html;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&rest[..open]);
+        out.push(' ');
+        let tag = &rest[open + 1..];
+        let name: String = tag
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .collect::<String>()
+            .to_ascii_lowercase();
+        if matches!(name.as_str(), "head" | "script" | "style") {
+            // Lowercasing ASCII keeps byte offsets, so `end` indexes `tag` too.
+            let close = format!("</{name}");
+            rest = match tag.to_ascii_lowercase().find(&close) {
+                Some(end) => &tag[end + close.len()..],
+                None => "",
+            };
+        } else {
+            rest = tag;
+        }
+        rest = match rest.find('>') {
+            Some(end) => &rest[end + 1..],
+            None => "",
+        };
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Whether `url` is the redirect URI (scheme, host, port and path; the query is the
@@ -581,30 +828,35 @@ impl Authorizer for HeadlessFollow {
         oauth::check_endpoint(current.as_str())
             .map_err(|e| AuthorizeError::BadAuthorizationUrl(e.to_string()))?;
         let server = current.origin();
-        for _ in 0..=MAX_AUTHORIZATION_REDIRECTS {
-            let resp = self.http.get(current.clone()).send().await.map_err(|e| {
-                if e.is_timeout() {
-                    AuthorizeError::EndpointTimeout(self.deadline)
-                } else {
-                    AuthorizeError::Http(error_chain(e))
-                }
-            })?;
-            let status = resp.status();
-            let location = resp
+        // This authorization's cookies, and nobody else's.
+        let mut jar = cookie_store::CookieStore::new();
+        let mut hop = 0;
+        loop {
+            hop += 1;
+            let response = self.hop(hop, &current, &mut jar).await?;
+            let status = response.status();
+            let location = response
                 .headers()
                 .get(reqwest::header::LOCATION)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
-            // The body is not read: only the status and `Location` matter.
-            drop(resp);
             let Some(location) = location.filter(|_| status.is_redirection()) else {
                 return Err(AuthorizeError::NoRedirect {
+                    hop,
+                    origin: current.origin().ascii_serialization(),
                     status: status.as_u16(),
+                    detail: answer_detail(response).await,
                 });
             };
-            let next = current
-                .join(&location)
-                .map_err(|e| AuthorizeError::MalformedRedirect(format!("Location: {e}")))?;
+            // A redirect's body is not read: only the status and `Location` matter.
+            drop(response);
+            let status = status.as_u16();
+            let next = current.join(&location).map_err(|e| {
+                AuthorizeError::MalformedRedirect(format!(
+                    "hop {hop} ({}) answered HTTP {status} with an unusable Location: {e}",
+                    current.origin().ascii_serialization()
+                ))
+            })?;
             if is_redirect_target(&next, &redirect) {
                 check_state(url, next.as_str())?;
                 return Ok(next.to_string());
@@ -613,19 +865,25 @@ impl Authorizer for HeadlessFollow {
             if let Err(e) = oauth::check_endpoint(next.as_str()) {
                 return Err(match e {
                     oauth::DiscoveryError::Insecure { .. } => {
-                        AuthorizeError::InsecureRedirect { to }
+                        AuthorizeError::InsecureRedirect { hop, status, to }
                     }
-                    other => AuthorizeError::MalformedRedirect(other.to_string()),
+                    other => AuthorizeError::MalformedRedirect(format!(
+                        "hop {hop} answered HTTP {status} with a redirect to {to}: {other}"
+                    )),
                 });
             }
             if next.origin() != server {
-                return Err(AuthorizeError::OffsiteRedirect { to });
+                return Err(AuthorizeError::OffsiteRedirect { hop, status, to });
+            }
+            if hop > self.max_redirects {
+                return Err(AuthorizeError::TooManyRedirects {
+                    max: self.max_redirects,
+                    origin: current.origin().ascii_serialization(),
+                    status,
+                });
             }
             current = next;
         }
-        Err(AuthorizeError::TooManyRedirects {
-            max: MAX_AUTHORIZATION_REDIRECTS,
-        })
     }
 }
 
@@ -763,6 +1021,53 @@ mod tests {
             check_state(auth, "http://127.0.0.1/cb?code=%zz"),
             Err(AuthorizeError::MalformedRedirect(_))
         ));
+    }
+
+    #[test]
+    fn what_an_answer_that_is_not_a_redirect_says() {
+        // oidc-provider's error, as JSON and as its default HTML page.
+        assert_eq!(
+            detail_of(
+                "application/json; charset=utf-8",
+                br#"{"error":"invalid_request","error_description":"interaction session id cookie not found"}"#
+            )
+            .as_deref(),
+            Some("invalid_request: interaction session id cookie not found")
+        );
+        assert_eq!(
+            detail_of("application/json", br#"{"error":"server_error"}"#).as_deref(),
+            Some("server_error")
+        );
+        assert_eq!(detail_of("application/json", b"{\"ok\":true}"), None);
+        assert_eq!(detail_of("application/json", b"not json"), None);
+        let page =
+            b"<!DOCTYPE html><html><HEAD><title>oops</title><style>h1{color:red}</style></head>\
+<body><script>var x = '<b>';</script><header>Example</header><h1>invalid_request</h1>\
+<p>interaction  session id\ncookie not found</p></body></html>";
+        assert_eq!(
+            detail_of("text/html; charset=utf-8", page).as_deref(),
+            Some("Example invalid_request interaction session id cookie not found")
+        );
+        assert_eq!(
+            detail_of("text/plain", b"  access_denied:\tno  ").as_deref(),
+            Some("access_denied: no")
+        );
+        assert_eq!(detail_of("text/plain", b"   "), None);
+        assert_eq!(detail_of("image/png", b"\x89PNG"), None);
+        // Long text is cut at a word, and marked.
+        let long = "word ".repeat(200);
+        let cut = detail_of("text/plain", long.as_bytes()).unwrap();
+        assert!(cut.len() <= MAX_DETAIL + '…'.len_utf8(), "{}", cut.len());
+        assert!(cut.ends_with("word…"), "{cut}");
+        // Markup that never closes ends the text; nothing panics.
+        assert_eq!(html_text("a <b"), "a  ");
+        assert_eq!(html_text("a <script>never closed").trim(), "a");
+        assert_eq!(
+            html_text("é<p>ü</p>")
+                .split_whitespace()
+                .collect::<Vec<_>>(),
+            ["é", "ü"]
+        );
     }
 
     #[tokio::test]

@@ -355,18 +355,31 @@ async fn every_headless_failure_has_its_own_typed_error() {
     .expect("a follower");
     let query =
         "?client_id=c&state=the-state&redirect_uri=http%3A%2F%2F127.0.0.1%3A8976%2Fcallback";
+    let origin = format!("http://{}", server.addr);
     let mut messages = std::collections::HashSet::new();
     for (path, want) in [
-        ("/ok200", AuthorizeError::NoRedirect { status: 200 }),
+        (
+            "/ok200",
+            AuthorizeError::NoRedirect {
+                hop: 1,
+                origin: origin.clone(),
+                status: 200,
+                detail: Some("log in".into()),
+            },
+        ),
         (
             "/insecure",
             AuthorizeError::InsecureRedirect {
+                hop: 1,
+                status: 302,
                 to: "http://attacker.invalid".into(),
             },
         ),
         (
             "/offsite",
             AuthorizeError::OffsiteRedirect {
+                hop: 1,
+                status: 302,
                 to: format!("http://{}", other.addr),
             },
         ),
@@ -374,11 +387,17 @@ async fn every_headless_failure_has_its_own_typed_error() {
             "/chain/0",
             AuthorizeError::TooManyRedirects {
                 max: MAX_AUTHORIZATION_REDIRECTS,
+                origin: origin.clone(),
+                status: 302,
             },
         ),
         (
             "/stall",
-            AuthorizeError::EndpointTimeout(Duration::from_millis(1_000)),
+            AuthorizeError::EndpointTimeout {
+                hop: 1,
+                origin: origin.clone(),
+                after: Duration::from_millis(1_000),
+            },
         ),
         ("/forged", AuthorizeError::StateMismatch),
         ("/same-origin-hop", AuthorizeError::StateMismatch),

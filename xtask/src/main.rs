@@ -15,11 +15,15 @@
 //!   scenarios against `bearerflow conformance-client` (see `conformance/NOTES.md`).
 //! - `cargo xtask mutants`: cargo-mutants over the session machine; every survivor is
 //!   caught by a test or explained in `mutants/equivalent.txt` (not part of `ci`).
+//! - `cargo xtask interop`: bearerflow against a certified OpenID Provider
+//!   (`oidc-provider`) and the official TypeScript SDK's `requireBearerAuth` (see
+//!   `interop.rs`).
 
 mod bench;
 mod c_abi;
 mod conformance;
 mod embedded;
+mod interop;
 mod mutants;
 mod proxy;
 mod schema;
@@ -47,6 +51,7 @@ fn main() -> ExitCode {
         Some("ci") => ci(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("conformance") => conformance::run(&args[1..]).map(|_| ()),
+        Some("interop") => interop::run(&args[1..]).map(|_| ()),
         Some("c-package") => c_abi::package_cmd(&args[1..]),
         Some("c-abi") => {
             c_abi::ci().map(|t| println!("c-abi: {} passed, {} failed", t.passed, t.failed))
@@ -63,12 +68,13 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci [--no-fuzz] [--no-conformance] | bench [driver] [--quick] | fuzz [SECONDS] | conformance [--scenario NAME]... | c-package [--prefix DIR] | c-abi | proxy-sdk | wasm-package | embedded [--measure] | mutants [--list] [--jobs N] [--skip-test NAME]...>\n\
+                "usage: cargo xtask <ci [--no-fuzz] [--no-conformance] [--no-interop] | bench [driver] [--quick] | fuzz [SECONDS] | conformance [--scenario NAME]... | interop [--case NAME]... | c-package [--prefix DIR] | c-abi | proxy-sdk | wasm-package | embedded [--measure] | mutants [--list] [--jobs N] [--skip-test NAME]...>\n\
                  ci           the full test run CI does (installs missing tools)\n\
                  bench        criterion benches and the comparison report; `bench driver`:\n\
                               bare reqwest against bearerflow-async on a loopback server\n\
                  fuzz         every fuzz target for SECONDS each\n\
                  conformance  the official MCP conformance suite (client auth scenarios)\n\
+                 interop      against a certified OpenID Provider (oidc-provider) and the SDK's requireBearerAuth\n\
                  c-package    the C library's install tree [--prefix DIR] (pkg-config, CMake)\n\
                  c-abi        only the C ABI checks of ci (header, harness, C++, ctypes, example)\n\
                  proxy-sdk    only the proxy's runs with the official TypeScript and Python SDKs\n\
@@ -226,6 +232,7 @@ fn ci(args: &[String]) -> Result<(), String> {
     let started = Instant::now();
     let with_fuzz = !args.iter().any(|a| a == "--no-fuzz");
     let with_conformance = !args.iter().any(|a| a == "--no-conformance");
+    let with_interop = !args.iter().any(|a| a == "--no-interop");
     tools::ensure_ci_tools(with_fuzz)?;
 
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
@@ -318,6 +325,12 @@ fn ci(args: &[String]) -> Result<(), String> {
         let c = conformance::run(&[])?;
         tally.passed += c.passed;
         tally.skipped += c.expected;
+    }
+
+    if with_interop {
+        let i = interop::run(&[])?;
+        tally.passed += i.passed;
+        tally.skipped += i.expected;
     }
 
     if with_fuzz {
