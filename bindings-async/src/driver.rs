@@ -670,6 +670,10 @@ impl State {
             generation: self.session.tokens().map(|t| t.generation()),
             refreshes: self.refreshes,
             authorizations: self.authorizations,
+            refresh_token: self
+                .session
+                .tokens()
+                .is_some_and(|t| t.refresh_token().is_some()),
         });
     }
 

@@ -145,6 +145,11 @@ pub enum Event {
         ///
         /// [`Status::authorizations`]: crate::Status::authorizations
         authorizations: u32,
+        /// Whether the new token set holds a refresh token. `false` after an
+        /// authorization means no refresh token was issued: each expiry will need a new
+        /// authorization (which the session starts ahead of the expiry when it can).
+        /// Always `false` for header-helper output.
+        refresh_token: bool,
     },
 }
 

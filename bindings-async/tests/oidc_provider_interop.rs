@@ -408,6 +408,7 @@ async fn no_refresh_token_reauthorizes_ahead_of_expiry() {
     };
     run_case(setup, |peers| async move {
         let (client, mcp) = connect(&peers).await;
+        let mut events = client.subscribe();
         let first_expiry = client
             .status()
             .await
@@ -425,6 +426,21 @@ async fn no_refresh_token_reauthorizes_ahead_of_expiry() {
         }
         let c = peers.counts().await;
         assert_eq!(c.refresh_tokens_issued, 0, "{c:?}");
+        // Each new authorization told the host that no refresh token came with it.
+        let mut told = 0;
+        loop {
+            use tokio::sync::broadcast::error::TryRecvError;
+            match events.try_recv() {
+                Ok(bearerflow_async::Event::Credential {
+                    obtained: bearerflow_async::Obtained::AuthorizationCode,
+                    refresh_token: false,
+                    ..
+                }) => told += 1,
+                Ok(_) | Err(TryRecvError::Lagged(_)) => {}
+                Err(_) => break,
+            }
+        }
+        assert!(told >= 2, "{told} authorizations told of no refresh token");
         assert!(
             c.authorizations >= 3,
             "re-authorized for each lifetime: {c:?}"

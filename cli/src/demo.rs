@@ -298,6 +298,14 @@ fn print_event(clock: Clock, e: &Event, tracker: &Mutex<Tracker>) {
                 .map(|e| format!("failed: {e}"))
                 .unwrap_or_else(|| "done".into()),
         ),
+        Event::Credential {
+            obtained: bearerflow_async::Obtained::AuthorizationCode,
+            refresh_token: false,
+            ..
+        } => line(
+            "authorize",
+            "no refresh token issued: each expiry will need a new authorization".into(),
+        ),
         _ => {}
     }
 }

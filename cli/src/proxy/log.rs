@@ -8,7 +8,7 @@
 //! lifecycle events `{"event": KIND, "at": UNIX_MS, …}`. Server text in a message goes
 //! through the CLI's one sanitizer ([`crate::safe`]). No event or line carries a token.
 
-use bearerflow_async::Event;
+use bearerflow_async::{Event, Obtained};
 use serde_json::{json, Value};
 use std::fmt;
 use std::io::Write;
@@ -90,6 +90,9 @@ impl Log {
 
     /// One lifecycle event: a JSON line with `--json-events`, else a debug line.
     pub(crate) fn event(&self, event: &Event) {
+        if let Some(note) = event_note(event) {
+            self.warn(format_args!("{note}"));
+        }
         let value = event_json(event);
         if self.json {
             self.write_line(&crate::safe::json(&value));
@@ -99,6 +102,20 @@ impl Log {
                 crate::safe::json(&value)
             ));
         }
+    }
+}
+
+/// What a user should hear about an event even without `--debug`: an authorization
+/// that brought no refresh token (an OpenID Provider drops `offline_access` without
+/// consent, or never issues one), so that each expiry needs a new authorization.
+pub(crate) fn event_note(event: &Event) -> Option<&'static str> {
+    match event {
+        Event::Credential {
+            obtained: Obtained::AuthorizationCode,
+            refresh_token: false,
+            ..
+        } => Some("no refresh token issued: each expiry will need a new authorization"),
+        _ => None,
     }
 }
 
@@ -157,6 +174,16 @@ pub(crate) fn event_json(event: &Event) -> Value {
             json!({"event": "authorize_failed", "at": at, "reason": reason})
         }
         Event::HelperRun { .. } => json!({"event": "helper_run", "at": at}),
+        Event::Credential {
+            obtained,
+            generation,
+            refreshes,
+            authorizations,
+            refresh_token,
+            ..
+        } => json!({"event": "credential", "at": at, "obtained": obtained.as_str(),
+                    "generation": generation, "refreshes": refreshes,
+                    "authorizations": authorizations, "refresh_token": refresh_token}),
         Event::HelperDone { error, .. } => {
             json!({"event": "helper_done", "at": at, "error": error})
         }
@@ -169,6 +196,30 @@ mod tests {
     use super::*;
     use bearerflow::time::Timestamp;
     use bearerflow::token::Phase;
+
+    #[test]
+    fn an_authorization_without_a_refresh_token_is_told() {
+        let credential = |obtained, refresh_token| Event::Credential {
+            at: Timestamp(1),
+            obtained,
+            generation: None,
+            refreshes: 0,
+            authorizations: 1,
+            refresh_token,
+        };
+        assert_eq!(
+            event_note(&credential(Obtained::AuthorizationCode, false)),
+            Some("no refresh token issued: each expiry will need a new authorization")
+        );
+        assert_eq!(
+            event_note(&credential(Obtained::AuthorizationCode, true)),
+            None
+        );
+        assert_eq!(event_note(&credential(Obtained::Refresh, false)), None);
+        let v = event_json(&credential(Obtained::AuthorizationCode, false));
+        assert_eq!(v["event"], "credential");
+        assert_eq!(v["refresh_token"], false);
+    }
 
     #[test]
     fn levels_order_and_parse() {
