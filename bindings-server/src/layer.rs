@@ -166,6 +166,15 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let layer = self.layer.clone();
+        if is_cors_preflight(&request) {
+            // Browsers never send credentials on a CORS preflight (Fetch standard,
+            // "CORS-preflight request"): refusing it would make every browser client
+            // fail before its real, authorized request.
+            return Box::pin(async move {
+                let response = inner.call(request).await?;
+                Ok(response.map(|b| GuardedBody::passed(VecDeque::new(), None, Some(Box::pin(b)))))
+            });
+        }
         // Header values that are not visible ASCII are handed to core as they read
         // (lossily): core refuses them as malformed, like any other bad value.
         let lines: Vec<String> = request
@@ -351,6 +360,14 @@ impl<V: Verifier> BearerLayer<V> {
         }
         refusal_response(refusal)
     }
+}
+
+/// An `OPTIONS` request with `Access-Control-Request-Method`.
+fn is_cors_preflight<B>(request: &Request<B>) -> bool {
+    request.method() == Method::OPTIONS
+        && request
+            .headers()
+            .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)
 }
 
 /// A [`Refusal`] as an HTTP response: its status, its `WWW-Authenticate` and its JSON

@@ -55,6 +55,7 @@ pub struct ProtectedResource {
     metadata_url: String,
     metadata_path: String,
     realm: Option<String>,
+    metadata_in_challenges: bool,
     required_scope: String,
     authorization_servers: Vec<String>,
     scopes_supported: Vec<String>,
@@ -85,6 +86,7 @@ impl ProtectedResource {
             metadata_url,
             metadata_path,
             realm: None,
+            metadata_in_challenges: true,
             required_scope: String::new(),
             authorization_servers: Vec::new(),
             scopes_supported: Vec::new(),
@@ -102,6 +104,14 @@ impl ProtectedResource {
         self.metadata_path = path_of(&url)?;
         self.metadata_url = url;
         Ok(self)
+    }
+
+    /// Whether challenges name the metadata URL (default yes: RFC 9728 §5.1, and MCP
+    /// clients start discovery from it). Off, clients fall back to probing the
+    /// well-known URLs.
+    pub fn metadata_in_challenges(mut self, name_it: bool) -> ProtectedResource {
+        self.metadata_in_challenges = name_it;
+        self
     }
 
     /// The `realm` of every challenge (RFC 9110 §11.5).
@@ -182,9 +192,13 @@ impl ProtectedResource {
         // Both settings were checked by the same calls when they were set, so these
         // cannot fail; the fallback keeps the guard usable (without the parameter)
         // rather than panicking.
-        let guard = guard
-            .with_resource_metadata(&self.metadata_url)
-            .unwrap_or(guard);
+        let guard = if self.metadata_in_challenges {
+            guard
+                .with_resource_metadata(&self.metadata_url)
+                .unwrap_or(guard)
+        } else {
+            guard
+        };
         match &self.realm {
             Some(realm) => guard.with_realm(realm).unwrap_or(guard),
             None => guard,

@@ -20,6 +20,10 @@ pub const OPTIONS: &str =
   --modern-feature-tools    also list confirm (MRTR) and echo_region (x-mcp-header)
   --no-registration         no dynamic client registration
   --openid                  also serve the metadata at the OpenID Connect locations
+  --resource URL            also issue tokens for this resource (another MCP server
+                            that verifies them through /introspect); repeatable
+  --bearer-layer            guard /mcp with bearerflow-server's layer (core's
+                            refusals) and list the tool upstream_echo
   --mint-token SCOPE        add a token set for the default client to the JSON line
                             (a secret: test use only)
 Prints one JSON line with the URLs on standard output, then serves until killed.";
@@ -102,6 +106,8 @@ pub fn parse_args(args: &[String], defaults: Config) -> Result<Options, String> 
             "--no-registration" => config.dynamic_registration = false,
             "--openid" => config.serve_openid_configuration = true,
             "--mint-token" => mint = Some(value("--mint-token")?),
+            "--resource" => config.extra_resources.push(value("--resource")?),
+            "--bearer-layer" => config.bearer_layer = true,
             other => return Err(format!("unknown option {other:?}")),
         }
     }

@@ -184,6 +184,9 @@ pub struct Counters {
     pub wire_rejections: u64,
     /// `input_required` results sent (MRTR).
     pub input_required: u64,
+    /// `upstream_echo` calls whose simulated upstream token had expired (each signalled
+    /// the bearer layer).
+    pub upstream_expired: u64,
 }
 
 impl Counters {
@@ -225,6 +228,7 @@ pub(crate) struct LiveCounters {
     pub discovers: AtomicU64,
     pub wire_rejections: AtomicU64,
     pub input_required: AtomicU64,
+    pub upstream_expired: AtomicU64,
 }
 
 /// Add one.
@@ -257,6 +261,7 @@ impl LiveCounters {
             discovers: g(&self.discovers),
             wire_rejections: g(&self.wire_rejections),
             input_required: g(&self.input_required),
+            upstream_expired: g(&self.upstream_expired),
         }
     }
 }
