@@ -533,7 +533,7 @@ pub struct bf_render_error {
 
 /// The stable code of a render error kind. Core has no `RenderErrorKind::code` yet;
 /// these names follow core's variant names (see the report: core should own them).
-fn render_code(kind: RenderErrorKind) -> (&'static str, bf_render_error_kind) {
+pub(crate) fn render_code(kind: RenderErrorKind) -> (&'static str, bf_render_error_kind) {
     match kind {
         RenderErrorKind::InvalidScheme => ("invalid_scheme", bf_render_error_kind::InvalidScheme),
         RenderErrorKind::InvalidParamName => {
