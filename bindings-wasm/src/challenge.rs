@@ -84,7 +84,7 @@ struct RenderSpec {
 }
 
 /// Core's `RenderErrorKind` has no `code()` yet; these are its variants in snake_case.
-fn render_code(kind: RenderErrorKind) -> &'static str {
+pub(crate) fn render_code(kind: RenderErrorKind) -> &'static str {
     match kind {
         RenderErrorKind::InvalidScheme => "invalid_scheme",
         RenderErrorKind::InvalidParamName => "invalid_param_name",

@@ -179,6 +179,7 @@ async fn serve(program: &str, options: Options, describe: bool) -> ExitCode {
         "resource_metadata": testbed.resource_metadata_url(),
         "authorization_server_metadata": testbed.authorization_server_metadata_url(),
         "token_endpoint": testbed.token_endpoint(),
+        "introspection_endpoint": testbed.introspection_endpoint(),
         "client_id": testbed.default_client_id(),
         "access_ttl_ms": u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
         "rotate_refresh_tokens": rotate,
