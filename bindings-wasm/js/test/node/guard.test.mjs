@@ -7,7 +7,15 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { connect } from "node:net";
 import express from "express";
-import { bearerGuard, createGuard, hasSseMessage, upstreamTokenExpired, insufficientScope } from "bearerflow";
+import {
+  bearerGuard,
+  createGuard,
+  hasSseMessage,
+  insufficientScope,
+  introspectionVerifier,
+  readIntrospection,
+  upstreamTokenExpired,
+} from "bearerflow";
 
 const PRM_PATH = "/.well-known/oauth-protected-resource/mcp";
 
@@ -316,4 +324,46 @@ test("a signal on a response that is not held (DELETE) refuses it, and what the 
   assert.match(r.headers.get("www-authenticate"), /error="invalid_token"/);
   assert.equal(JSON.parse(await r.text()).error, "invalid_token");
   assert.deepEqual(signals, ["accepted", "accepted"]);
+});
+
+test("RFC 7662 answers: what each introspection response means", () => {
+  const now = 1_000_000;
+  assert.equal(readIntrospection({ active: false }, now), "invalid");
+  assert.equal(readIntrospection({ active: true, nbf: now + 60, aud: "x" }, now), "invalid", "not yet valid");
+  assert.equal(readIntrospection({ active: true, exp: now, aud: "x" }, now), "expired");
+  assert.equal(readIntrospection({ active: true, cnf: { jkt: "abc" }, aud: "x" }, now), "proof_of_possession");
+  assert.equal(readIntrospection({ active: true, token_type: "DPoP", aud: "x" }, now), "proof_of_possession");
+  assert.deepEqual(readIntrospection({ active: true, exp: now + 60, aud: "https://r/", scope: "a b", sub: "u", client_id: "c" }, now), {
+    valid: { scope: "a b", audiences: ["https://r/"], subject: "u", clientId: "c", expiresAt: now + 60 },
+  });
+  assert.deepEqual(readIntrospection({ active: true, aud: ["a", 7, "b"] }, now).valid.audiences, ["a", "b"]);
+  assert.deepEqual(readIntrospection({ active: true }, now).valid.audiences, [], "no aud: the guard refuses it");
+  assert.throws(() => readIntrospection({ active: "yes" }, now), /active/);
+});
+
+test("introspectionVerifier: client authentication, one request per token while cached", async () => {
+  const requests = [];
+  const fetch = async (url, init) => {
+    requests.push({ url, init });
+    const token = new URLSearchParams(init.body).get("token");
+    if (token === "broken") return new Response("oops", { status: 500 });
+    return Response.json({ active: true, aud: "https://r/", scope: "s", exp: Math.floor(Date.now() / 1000) + 3600 });
+  };
+  const verify = introspectionVerifier({ endpoint: "https://as.example/introspect", clientId: "rs 1", clientSecret: "p:w", fetch });
+  const first = await verify("tok-a");
+  assert.deepEqual(first.valid.audiences, ["https://r/"]);
+  assert.deepEqual(await verify("tok-a"), first);
+  assert.equal(requests.length, 1, "the second answer came from the cache");
+  await verify("tok-b");
+  assert.equal(requests.length, 2);
+  const { url, init } = requests[0];
+  assert.equal(url, "https://as.example/introspect");
+  assert.equal(init.method, "POST");
+  assert.equal(init.headers.authorization, `Basic ${Buffer.from("rs%201:p%3Aw").toString("base64")}`);
+  assert.deepEqual(Object.fromEntries(new URLSearchParams(init.body)), { token: "tok-a", token_type_hint: "access_token" });
+  await assert.rejects(verify("broken"), /HTTP 500/);
+  const uncached = introspectionVerifier({ endpoint: "https://as.example/introspect", cacheMs: 0, fetch });
+  await uncached("tok-c");
+  await uncached("tok-c");
+  assert.equal(requests.length, 5, "cacheMs: 0 asks every time");
 });
