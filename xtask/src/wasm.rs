@@ -5,7 +5,7 @@
 //!   bundled by esbuild, `.d.ts` from tsc, a `package.json` with `exports`) and prints
 //!   what a browser downloads.
 //! - [`ci`]: the wasm-bindgen tests in Node and in headless Chromium (every vector),
-//!   `tsc --noEmit` on the typed usage example, the Node integration tests and the
+//!   `tsc --noEmit` on the typed usage and server examples, the Node integration tests and the
 //!   browser test against the testbed. Every JavaScript test result is printed as a
 //!   libtest `test result:` line, so `cargo xtask ci` counts it.
 //! - [`size_report`]: part of `cargo xtask bench`.
@@ -433,7 +433,7 @@ pub fn ci() -> Result<Tally, String> {
                 TARGET,
             ]),
     )?);
-    // The typed usage example against the package's declarations.
+    // The typed usage and server examples against the package's declarations.
     run(Command::new(bin("tsc"))
         .arg("-p")
         .arg(js_dir().join("examples").join("tsconfig.json")))?;
