@@ -60,9 +60,16 @@
  * THREADS. A bf_session may move between threads but must be used by one thread at a
  * time: the library takes no lock (serialize calls yourself, e.g. with a mutex per
  * session). Different sessions are independent and may be used concurrently. The
- * header-layer functions (bf_challenge_*, bf_bearer_*, bf_authorization_*) keep no
- * state and may be called from any thread at any time. The error record read by
- * bf_last_error is per thread.
+ * header-layer functions (bf_challenge_*, bf_bearer_*, bf_authorization_*) and the
+ * resource-server guard (bf_guard_*) keep no state and may be called from any thread
+ * at any time. The error record read by bf_last_error is per thread.
+ *
+ * SERVERS. bf_guard_token, bf_guard_decide and bf_guard_refuse are the server half: a
+ * resource server hands in the request's Authorization lines and query, then its own
+ * verification of the token, and gets back either "serve" (status 0) or the exact
+ * answer to send (status, WWW-Authenticate value, JSON body). A tool whose upstream
+ * token expired answers bf_guard_refuse(BF_REFUSAL_KIND_UPSTREAM_TOKEN_EXPIRED): a 401
+ * the client renews its token on, instead of an error inside a 200.
  *
  * JSON. The configuration is core's Config JSON (unknown fields are refused, and the
  * error names the field without quoting a value). bf_session_poll_action_json gives
@@ -135,6 +142,9 @@ enum bf_status
   BF_STATUS_POISONED = 12,
   // An internal bug was caught at the boundary (code `panic`). Please report it.
   BF_STATUS_PANIC = 13,
+  // A `bf_guard` setting cannot go into a `WWW-Authenticate` challenge (core's render
+  // codes: `control_character`, `non_ascii`).
+  BF_STATUS_GUARD = 14,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -170,6 +180,47 @@ enum bf_render_error_kind
 typedef enum bf_render_error_kind bf_render_error_kind;
 #else
 typedef uint32_t bf_render_error_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// Why a request is refused (core's `RefusalKind`; `kind_code` is the stable form).
+enum bf_refusal_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // Not refused: serve the request.
+  BF_REFUSAL_KIND_NONE = 0,
+  // `missing_token`: no `Authorization` header (401, no error code).
+  BF_REFUSAL_KIND_MISSING_TOKEN = 1,
+  // `malformed_authorization`: not `Bearer <b64token>` (400 `invalid_request`).
+  BF_REFUSAL_KIND_MALFORMED_AUTHORIZATION = 2,
+  // `multiple_tokens`: more than one credential (400).
+  BF_REFUSAL_KIND_MULTIPLE_TOKENS = 3,
+  // `token_in_query`: an `access_token` in the query string (400).
+  BF_REFUSAL_KIND_TOKEN_IN_QUERY = 4,
+  // `invalid_token`: not genuine, revoked or unknown (401).
+  BF_REFUSAL_KIND_INVALID_TOKEN = 5,
+  // `expired_token` (401 `invalid_token`).
+  BF_REFUSAL_KIND_EXPIRED_TOKEN = 6,
+  // `missing_audience` (401 `invalid_token`).
+  BF_REFUSAL_KIND_MISSING_AUDIENCE = 7,
+  // `wrong_audience` (401 `invalid_token`).
+  BF_REFUSAL_KIND_WRONG_AUDIENCE = 8,
+  // `insufficient_scope` (403, with `scope`).
+  BF_REFUSAL_KIND_INSUFFICIENT_SCOPE = 9,
+  // `upstream_token_expired` (401 `invalid_token`).
+  BF_REFUSAL_KIND_UPSTREAM_TOKEN_EXPIRED = 10,
+  // `proof_of_possession_not_supported` (400).
+  BF_REFUSAL_KIND_PROOF_OF_POSSESSION_NOT_SUPPORTED = 11,
+  // A kind newer than this header: read `kind_code`.
+  BF_REFUSAL_KIND_OTHER = 255,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum bf_refusal_kind bf_refusal_kind;
+#else
+typedef uint32_t bf_refusal_kind;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -367,6 +418,31 @@ typedef uint32_t bf_parse_mode;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// How the host's verification of a token came out (core's `Verification`).
+enum bf_verification_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // Genuine and unexpired: `scope` and `audiences` say what it grants.
+  BF_VERIFICATION_KIND_VALID = 0,
+  // Genuine but expired.
+  BF_VERIFICATION_KIND_EXPIRED = 1,
+  // Not genuine, revoked, or unknown to the authorization server.
+  BF_VERIFICATION_KIND_INVALID = 2,
+  // The request was fine, but the upstream token a tool derived from it expired.
+  BF_VERIFICATION_KIND_UPSTREAM_EXPIRED = 3,
+  // Bound to a key (RFC 9449 DPoP); not verified by this guard.
+  BF_VERIFICATION_KIND_PROOF_OF_POSSESSION = 4,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum bf_verification_kind bf_verification_kind;
+#else
+typedef uint32_t bf_verification_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 // One session: a credential for one protected resource, kept alive. Opaque.
 //
 // Threads: a session may be used from any thread, one thread at a time (it has no
@@ -496,6 +572,49 @@ typedef struct bf_render_error {
   // Byte offset within the faulty name, value, scheme or token68.
   size_t offset;
 } bf_render_error;
+
+// A protected resource's settings: the canonical URI tokens must name as their
+// audience (RFC 8707), and what every challenge names. A `ptr` of NULL means absent.
+typedef struct bf_guard {
+  // The resource's canonical URI (the MCP server's URL). Required.
+  struct bf_str resource;
+  // The protected resource metadata URL every challenge names (RFC 9728 §5.1);
+  // NULL `ptr`: none.
+  struct bf_str resource_metadata;
+  // The `realm` every challenge names (RFC 9110 §11.5); NULL `ptr`: none.
+  struct bf_str realm;
+} bf_guard;
+
+// What to answer: `status` 0 means serve the request; otherwise the status, the kind,
+// and the header value and body, NUL-terminated, in the caller's `buf`.
+typedef struct bf_refusal {
+  // 0 (serve the request), or the HTTP status: 400, 401 or 403.
+  uint16_t status;
+  // Why (`BF_REFUSAL_KIND_NONE` when serving).
+  bf_refusal_kind kind;
+  // Core's stable code for the kind (`expired_token`, …); static, not NUL-terminated;
+  // empty when serving.
+  struct bf_str kind_code;
+  // The `WWW-Authenticate` value, in `buf`; empty when serving.
+  struct bf_str www_authenticate;
+  // The JSON body (`{"error": …, "error_description": …}`), in `buf`; empty when
+  // serving.
+  struct bf_str body;
+  // Bytes of `buf` used (on `BF_STATUS_BUFFER_TOO_SMALL`: the bytes needed).
+  size_t buf_len;
+} bf_refusal;
+
+// A verification outcome, for `bf_guard_decide`.
+typedef struct bf_verification {
+  // A `bf_verification_kind` value.
+  uint32_t kind;
+  // `BF_VERIFICATION_KIND_VALID`: the granted scope, space separated.
+  struct bf_str scope;
+  // `BF_VERIFICATION_KIND_VALID`: the token's audiences (JWT `aud`, RFC 7662 `aud`).
+  const struct bf_str *audiences;
+  // How many audiences.
+  size_t n_audiences;
+} bf_verification;
 
 // `BF_ACTION_KIND_SEND`: send request `id` now with `headers` (none for generation 0: the
 // first request of an OAuth session goes out without a token, MCP authorization), then
@@ -730,6 +849,36 @@ bf_status bf_authorization_bearer_parse(struct bf_str value, struct bf_str *toke
 // `*error_offset` (may be NULL). The library's temporary copy is zeroized; `buf` is
 // the caller's to clear.
 bf_status bf_authorization_bearer_render(struct bf_str token, char *buf, size_t buf_cap, size_t *len, size_t *error_offset);
+
+// The bearer token of a request: from all its `Authorization` lines
+// (`lines[0..n_lines]`) and its raw query string (`query`, may be NULL: none), by
+// core's rules (RFC 6750 §2; MCP: never in the query string). Served: `*token` borrows
+// the line it came from and `refusal->status` is 0. Refused: `*token` is absent (NULL)
+// and `*refusal` says what to answer (no header: 401; malformed, two credentials, DPoP,
+// `access_token` in the query: 400), its texts in `buf` (`buf_cap` bytes; too small:
+// `BF_STATUS_BUFFER_TOO_SMALL` with `refusal->buf_len` the bytes needed, 512 always
+// suffice for settings under 256 bytes). A setting that cannot go into a header is
+// `BF_STATUS_GUARD` (codes `control_character`, `non_ascii`).
+bf_status bf_guard_token(const struct bf_guard *settings, const struct bf_str *lines, size_t n_lines, const struct bf_str *query, struct bf_str *token, char *buf, size_t buf_cap, struct bf_refusal *refusal);
+
+// The answer once the host has verified the token (`*verification`): serve
+// (`refusal->status` 0) or refuse (a wrong or missing audience, expiry, an untrusted or
+// key-bound token, an upstream expiry: 401 `invalid_token` or 400; a valid token
+// without `required_scope`: 403 `insufficient_scope` naming it). Buffers and errors as
+// `bf_guard_token`; an unknown `verification->kind` is `BF_STATUS_INVALID_ARGUMENT`.
+bf_status bf_guard_decide(const struct bf_guard *settings, const struct bf_verification *verification, struct bf_str required_scope, char *buf, size_t buf_cap, struct bf_refusal *refusal);
+
+// The refusal of `kind` (a `bf_refusal_kind` other than `NONE` and `OTHER`), with
+// `scope` (may be NULL) for `BF_REFUSAL_KIND_INSUFFICIENT_SCOPE`: what a handler
+// answers when it finds out late (an upstream token expired, a tool needs more scope).
+// Buffers and errors as `bf_guard_token`.
+bf_status bf_guard_refuse(const struct bf_guard *settings, uint32_t kind, const struct bf_str *scope, char *buf, size_t buf_cap, struct bf_refusal *refusal);
+
+// The protected resource metadata document (RFC 9728 §2) for `resource`, as JSON,
+// NUL-terminated into `buf` (`buf_cap` bytes; `*len` its length without the NUL; too
+// small: `BF_STATUS_BUFFER_TOO_SMALL` with `*len` set). `authorization_servers` and
+// `scopes_supported` are arrays (may be NULL when empty); `resource_name` may be NULL.
+bf_status bf_guard_resource_metadata(struct bf_str resource, const struct bf_str *authorization_servers, size_t n_authorization_servers, const struct bf_str *scopes_supported, size_t n_scopes_supported, const struct bf_str *resource_name, char *buf, size_t buf_cap, size_t *len);
 
 // Create a session from configuration JSON (core's `Config::from_json` shape, e.g.
 // `{"resource_url": "https://mcp.example.com/mcp", "credential": {"kind": "oauth",

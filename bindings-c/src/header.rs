@@ -532,7 +532,7 @@ pub struct bf_render_error {
 }
 
 /// Core's stable code of a render error kind, and the C enum value for it.
-fn render_code(kind: RenderErrorKind) -> (&'static str, bf_render_error_kind) {
+pub(crate) fn render_code(kind: RenderErrorKind) -> (&'static str, bf_render_error_kind) {
     let c = match kind {
         RenderErrorKind::InvalidScheme => bf_render_error_kind::InvalidScheme,
         RenderErrorKind::InvalidParamName => bf_render_error_kind::InvalidParamName,

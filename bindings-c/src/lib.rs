@@ -31,6 +31,7 @@ mod action;
 mod args;
 mod guard;
 mod header;
+mod resource;
 mod session;
 mod types;
 
@@ -44,6 +45,10 @@ pub use header::{
     bf_challenge_list, bf_challenge_parse, bf_challenge_render, bf_challenge_render_token68,
     bf_param, bf_render_error, bf_render_error_kind, BF_TOLERATED_DUPLICATE_PARAM,
     BF_TOLERATED_MISSING_COMMA, BF_TOLERATED_TAB_AFTER_SCHEME, BF_TOLERATED_UNQUOTED_NON_TOKEN,
+};
+pub use resource::{
+    bf_guard, bf_guard_decide, bf_guard_refuse, bf_guard_resource_metadata, bf_guard_token,
+    bf_refusal, bf_refusal_kind, bf_verification, bf_verification_kind,
 };
 pub use session::*;
 pub use types::{

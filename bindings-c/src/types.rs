@@ -103,6 +103,9 @@ pub enum bf_status {
     Poisoned = 12,
     /// An internal bug was caught at the boundary (code `panic`). Please report it.
     Panic = 13,
+    /// A `bf_guard` setting cannot go into a `WWW-Authenticate` challenge (core's render
+    /// codes: `control_character`, `non_ascii`).
+    Guard = 14,
 }
 
 /// Where a session stands (core's `Phase`).

@@ -84,7 +84,7 @@ struct RenderSpec {
 }
 
 /// Core's stable code of a render error kind.
-fn render_code(kind: RenderErrorKind) -> &'static str {
+pub(crate) fn render_code(kind: RenderErrorKind) -> &'static str {
     kind.code()
 }
 

@@ -20,8 +20,10 @@
 
 mod challenge;
 mod error;
+mod guard;
 
 pub use challenge::{parse_challenge_bytes, parse_challenges, render_challenge};
+pub use guard::{protected_resource_metadata, protected_resource_metadata_url, Guard};
 
 use bearerflow::secret::Secret;
 use bearerflow::session::{

@@ -22,6 +22,10 @@ pub const OPTIONS: &str =
                             to the client before its result, on both wires)
   --no-registration         no dynamic client registration
   --openid                  also serve the metadata at the OpenID Connect locations
+  --resource URL            also issue tokens for this resource (another MCP server
+                            that verifies them through /introspect); repeatable
+  --bearer-layer            guard /mcp with bearerflow-server's layer (core's
+                            refusals) and list the tool upstream_echo
   --mint-token SCOPE        add a token set for the default client to the JSON line
                             (a secret: test use only)
 Prints one JSON line with the URLs on standard output, then serves until killed.";
@@ -105,6 +109,8 @@ pub fn parse_args(args: &[String], defaults: Config) -> Result<Options, String> 
             "--no-registration" => config.dynamic_registration = false,
             "--openid" => config.serve_openid_configuration = true,
             "--mint-token" => mint = Some(value("--mint-token")?),
+            "--resource" => config.extra_resources.push(value("--resource")?),
+            "--bearer-layer" => config.bearer_layer = true,
             other => return Err(format!("unknown option {other:?}")),
         }
     }
@@ -176,6 +182,7 @@ async fn serve(program: &str, options: Options, describe: bool) -> ExitCode {
         "resource_metadata": testbed.resource_metadata_url(),
         "authorization_server_metadata": testbed.authorization_server_metadata_url(),
         "token_endpoint": testbed.token_endpoint(),
+        "introspection_endpoint": testbed.introspection_endpoint(),
         "client_id": testbed.default_client_id(),
         "access_ttl_ms": u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
         "rotate_refresh_tokens": rotate,

@@ -95,6 +95,16 @@ pub struct Config {
     pub cors: bool,
     /// Port to bind on 127.0.0.1; 0 picks a free one.
     pub port: u16,
+    /// Other protected resources this authorization server issues tokens for (RFC 8707
+    /// `resource`): MCP servers elsewhere that trust this testbed and verify its tokens
+    /// through `/introspect` (the token's `aud` names the resource it was issued for).
+    pub extra_resources: Vec<String>,
+    /// Guard `/mcp` with bearerflow-server's `BearerLayer` (core's refusals, byte for
+    /// byte, instead of the testbed's own wording), and list the tool `upstream_echo`,
+    /// whose simulated upstream token can be expired
+    /// ([`Handle::expire_upstream_tokens`](crate::Handle::expire_upstream_tokens)): the
+    /// tool then signals the layer, which answers `401 invalid_token`.
+    pub bearer_layer: bool,
 }
 
 impl Default for Config {
@@ -125,6 +135,8 @@ impl Default for Config {
             interactive_tools: false,
             cors: true,
             port: 0,
+            extra_resources: Vec::new(),
+            bearer_layer: false,
         }
     }
 }

@@ -194,6 +194,9 @@ pub struct Counters {
     /// Answers clients gave to server requests: JSON-RPC responses posted on the
     /// 2025-11-25 wire, `inputResponses` for `interact` on 2026-07-28.
     pub client_responses: u64,
+    /// `upstream_echo` calls whose simulated upstream token had expired (each signalled
+    /// the bearer layer).
+    pub upstream_expired: u64,
 }
 
 impl Counters {
@@ -239,6 +242,7 @@ pub(crate) struct LiveCounters {
     pub server_requests: AtomicU64,
     pub client_notifications: AtomicU64,
     pub client_responses: AtomicU64,
+    pub upstream_expired: AtomicU64,
 }
 
 /// Add one.
@@ -275,6 +279,7 @@ impl LiveCounters {
             server_requests: g(&self.server_requests),
             client_notifications: g(&self.client_notifications),
             client_responses: g(&self.client_responses),
+            upstream_expired: g(&self.upstream_expired),
         }
     }
 }

@@ -56,6 +56,7 @@
 pub mod cli;
 mod config;
 mod faults;
+mod guarded;
 mod mcp;
 mod oauth;
 mod server;
@@ -92,6 +93,8 @@ pub enum TestbedError {
     InvalidClient(&'static str),
     /// The operating system provided no randomness.
     NoEntropy,
+    /// The resource is neither the MCP endpoint nor one of [`Config::extra_resources`].
+    UnknownResource(String),
 }
 
 impl fmt::Display for TestbedError {
@@ -102,6 +105,7 @@ impl fmt::Display for TestbedError {
             TestbedError::InvalidRedirectUri(why) => write!(f, "invalid redirect URI: {why}"),
             TestbedError::InvalidClient(why) => write!(f, "invalid client metadata: {why}"),
             TestbedError::NoEntropy => f.write_str("the operating system provided no randomness"),
+            TestbedError::UnknownResource(r) => write!(f, "resource {r:?} is not served here"),
         }
     }
 }
@@ -263,6 +267,27 @@ impl Handle {
         self.issue_tokens_for_client(&self.shared.default_client_id, scope)
     }
 
+    /// [`Handle::issue_tokens_for_test`] for another resource this server issues tokens
+    /// for (one of [`Config::extra_resources`], or the MCP endpoint).
+    pub fn issue_tokens_for_resource(
+        &self,
+        scope: &str,
+        resource: &str,
+    ) -> Result<IssuedTokens, TestbedError> {
+        let resource = self
+            .shared
+            .resource_for(Some(resource))
+            .ok_or_else(|| TestbedError::UnknownResource(resource.to_string()))?;
+        self.issue(&self.shared.default_client_id, scope, resource)
+    }
+
+    /// Expire the simulated upstream token behind every access token issued so far:
+    /// the tool `upstream_echo` ([`Config::bearer_layer`]) then signals upstream expiry
+    /// for requests carrying one of them, until the client renews its token.
+    pub fn expire_upstream_tokens(&self) -> usize {
+        self.shared.store().expire_upstream_all()
+    }
+
     /// [`Handle::issue_tokens_for_test`] for another registered client. A refresh token
     /// is included when the client may use the refresh grant and
     /// [`Config::issue_refresh_tokens`] is on.
@@ -270,6 +295,15 @@ impl Handle {
         &self,
         client_id: &str,
         scope: &str,
+    ) -> Result<IssuedTokens, TestbedError> {
+        self.issue(client_id, scope, self.shared.mcp_url.clone())
+    }
+
+    fn issue(
+        &self,
+        client_id: &str,
+        scope: &str,
+        resource: String,
     ) -> Result<IssuedTokens, TestbedError> {
         let scope = util::parse_scope(scope).map_err(TestbedError::InvalidScope)?;
         let shared = &self.shared;
@@ -283,7 +317,7 @@ impl Handle {
             .issue_family(
                 client_id.to_string(),
                 scope,
-                shared.mcp_url.clone(),
+                resource,
                 shared.now(),
                 shared.faults.generation(),
                 shared.lifetimes(),
@@ -368,6 +402,9 @@ impl Testbed {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new(config, addr.port())?);
+        if shared.config.bearer_layer {
+            guarded::Guarded::install(&shared)?;
+        }
         let app = axum::Router::new()
             .fallback(server::dispatch)
             .with_state(Arc::clone(&shared));

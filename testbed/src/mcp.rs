@@ -12,6 +12,7 @@ use axum::response::Response;
 use bearerflow::challenge::{
     parse_authorization_bearer, AuthorizationErrorKind, BearerChallenge, BearerError,
 };
+use bearerflow_server::{AuthSignal, Signalled};
 use serde_json::{json, Value};
 
 use crate::faults::bump;
@@ -216,6 +217,13 @@ pub(crate) fn tools(shared: &Shared) -> Value {
     if shared.config.interactive_tools {
         list.push(interact::tool());
     }
+    if shared.config.bearer_layer {
+        list.push(json!({
+            "name": "upstream_echo",
+            "description": "Returns its text argument after calling an upstream API with a token derived from the caller's; when that upstream token has expired, the server answers HTTP 401 so the caller renews its token.",
+            "inputSchema": text_schema,
+        }));
+    }
     json!({"tools": list})
 }
 
@@ -247,12 +255,39 @@ fn echo(args: &Value) -> Value {
     }
 }
 
+/// `upstream_echo`: the simulated upstream call with a token derived from the caller's.
+/// When that upstream token expired, the bearer layer is told (it answers `401
+/// invalid_token` instead of this response); without the layer, or too late, the tool
+/// can only fail in-band.
+fn upstream_echo(
+    shared: &Shared,
+    info: &AccessInfo,
+    args: &Value,
+    signal: Option<&AuthSignal>,
+) -> Value {
+    if !info.upstream_expired {
+        return echo(args);
+    }
+    bump(&shared.counters.upstream_expired);
+    match signal.map(AuthSignal::upstream_token_expired) {
+        Some(Signalled::Accepted) => text_result(
+            "the upstream token expired (answered as HTTP 401)".into(),
+            true,
+        ),
+        Some(Signalled::TooLate) | None => text_result(
+            "the upstream token expired; renew your access token and retry".into(),
+            true,
+        ),
+    }
+}
+
 /// Run `tools/call`. `Err` is an HTTP-level answer (403 insufficient scope).
 pub(crate) fn call_tool(
     shared: &Shared,
     info: &AccessInfo,
     id: &Value,
     params: &Value,
+    signal: Option<&AuthSignal>,
 ) -> Result<Value, Reply> {
     let name = params.get("name").and_then(Value::as_str).unwrap_or("");
     let empty = json!({});
@@ -260,6 +295,7 @@ pub(crate) fn call_tool(
     let result = match name {
         "echo" => echo(args),
         "add" => add(args),
+        "upstream_echo" if shared.config.bearer_layer => upstream_echo(shared, info, args, signal),
         "echo_region" if shared.config.modern_feature_tools => modern::echo_region(args),
         "confirm" if shared.config.modern_feature_tools => text_result(
             "confirm asks for input through MRTR, which this testbed offers on the 2026-07-28 wire only"
@@ -320,6 +356,7 @@ pub(crate) async fn handle(
     method: &Method,
     headers: &HeaderMap,
     body: Bytes,
+    signal: Option<&AuthSignal>,
 ) -> Response {
     bump(&shared.counters.mcp_requests);
     if let Some(origin) = header_str(headers, &header::ORIGIN) {
@@ -425,7 +462,7 @@ pub(crate) async fn handle(
         Wires::Both => modern::is_modern(headers, obj),
     };
     if modern {
-        return modern::handle(shared, &info, headers, obj, framing);
+        return modern::handle(shared, &info, headers, obj, framing, signal);
     }
     // Legacy: an MCP-Protocol-Version header, when sent, must name a version this
     // server negotiates (2025-11-25 transports, "Protocol Version Header"). A modern
@@ -507,7 +544,7 @@ pub(crate) async fn handle(
         {
             interact::legacy_call(shared, id, &params, accepts_sse(headers))
         }
-        "tools/call" => match call_tool(shared, &info, &id, &params) {
+        "tools/call" => match call_tool(shared, &info, &id, &params, signal) {
             Ok(msg) => respond(framing, &msg, None),
             Err(reply) => reply.finish(),
         },

@@ -17,8 +17,7 @@ use crate::server::{AbortBody, Reply, Shared};
 use crate::store::{Client, CodeGrant, GrantProblem, Issued};
 use crate::util::{
     basic_credentials, check_redirect_uri, constant_time_eq, is_valid_s256_challenge,
-    is_valid_verifier, parse_scope, random_token, redirect_uri_matches, resource_matches, s256,
-    Params,
+    is_valid_verifier, parse_scope, random_token, redirect_uri_matches, s256, Params,
 };
 
 const REALM: &str = "bearerflow-testbed";
@@ -227,20 +226,19 @@ pub(crate) fn authorize(shared: &Arc<Shared>, query: &str) -> Response {
             &format!("scope {unknown:?} is not supported"),
         );
     }
-    if let Some(res) = params.get("resource") {
-        if !resource_matches(res, &shared.mcp_url) {
-            return fail(
-                "invalid_target",
-                &format!("resource {res:?} is not served here"),
-            );
-        }
-    }
+    let Some(resource) = shared.resource_for(params.get("resource")) else {
+        let res = params.get("resource").unwrap_or("");
+        return fail(
+            "invalid_target",
+            &format!("resource {res:?} is not served here"),
+        );
+    };
     let grant = CodeGrant {
         client_id: client.id.clone(),
         redirect_uri: redirect_param.map(str::to_string),
         challenge: challenge.to_string(),
         scope,
-        resource: shared.mcp_url.clone(),
+        resource,
     };
     let code = shared
         .store()
@@ -368,14 +366,17 @@ fn grant_problem(shared: &Shared, p: GrantProblem) -> Reply {
     }
 }
 
-fn check_resource(shared: &Shared, params: &Params) -> Result<(), Reply> {
-    match params.get("resource") {
-        Some(r) if !resource_matches(r, &shared.mcp_url) => Err(bad_request(
+fn check_resource(shared: &Shared, params: &Params) -> Result<String, Reply> {
+    let requested = params.get("resource");
+    shared.resource_for(requested).ok_or_else(|| {
+        bad_request(
             "invalid_target",
-            format!("resource {r:?} is not served by this authorization server"),
-        )),
-        _ => Ok(()),
-    }
+            format!(
+                "resource {:?} is not served by this authorization server",
+                requested.unwrap_or("")
+            ),
+        )
+    })
 }
 
 fn authorization_code_grant(
@@ -532,13 +533,13 @@ fn client_credentials_grant(
             format!("scope {unknown:?} is not supported"),
         ));
     }
-    check_resource(shared, params)?;
+    let resource = check_resource(shared, params)?;
     let issued = shared
         .store()
         .issue_family(
             client.id.clone(),
             scope,
-            shared.mcp_url.clone(),
+            resource,
             shared.now(),
             shared.faults.generation(),
             shared.lifetimes(),

@@ -18,7 +18,7 @@ use crate::util::unix_ms;
 use crate::{mcp, oauth};
 
 /// Largest request body read (registration JSON, forms, JSON-RPC).
-const BODY_LIMIT: usize = 1 << 20;
+pub(crate) const BODY_LIMIT: usize = 1 << 20;
 
 /// Everything the handlers share.
 #[derive(Debug)]
@@ -35,6 +35,8 @@ pub(crate) struct Shared {
     pub default_client_id: String,
     pub faults: Faults,
     pub counters: LiveCounters,
+    /// `/mcp` behind bearerflow-server's layer, when [`Config::bearer_layer`] is on.
+    pub guarded: crate::guarded::Guarded,
     store: Mutex<Store>,
     /// `interact`'s requests waiting for the client's answer (2025-11-25 wire).
     pub pending: mcp::interact::Pending,
@@ -107,10 +109,24 @@ impl Shared {
             default_client_id,
             faults: Faults::default(),
             counters: LiveCounters::default(),
+            guarded: crate::guarded::Guarded::default(),
             store: Mutex::new(store),
             pending: mcp::interact::Pending::default(),
             config,
         })
+    }
+
+    /// The resource a token request names (RFC 8707 `resource`), as this server records
+    /// it: the MCP endpoint when none is named, else the first of the MCP endpoint and
+    /// [`Config::extra_resources`] it matches; `None` when it names none of them.
+    pub fn resource_for(&self, requested: Option<&str>) -> Option<String> {
+        let Some(r) = requested else {
+            return Some(self.mcp_url.clone());
+        };
+        std::iter::once(&self.mcp_url)
+            .chain(self.config.extra_resources.iter())
+            .find(|known| crate::util::resource_matches(r, known))
+            .cloned()
     }
 
     /// The server's clock: real time plus the skew a test added.
@@ -353,6 +369,25 @@ fn preflight(headers: &HeaderMap) -> Reply {
 /// The single handler: routes by method and path. Paths are configuration-dependent, so
 /// they are compared as strings rather than registered with the router.
 pub(crate) async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    if shared.config.bearer_layer
+        && req.uri().path() == shared.config.mcp_path
+        && !(shared.config.cors
+            && req.method() == Method::OPTIONS
+            && req.headers().contains_key(header::ORIGIN))
+    {
+        let headers = req.headers().clone();
+        if let Some(mut resp) = crate::guarded::serve(&shared, req).await {
+            if shared.config.cors {
+                add_cors(&headers, &mut resp);
+            }
+            return resp;
+        }
+        return Reply::json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &json!({"error": "server_error", "error_description": "testbed bug: the bearer layer is not installed"}),
+        )
+        .finish();
+    }
     let (parts, body) = req.into_parts();
     let headers = parts.headers;
     let method = parts.method;
@@ -367,13 +402,7 @@ pub(crate) async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) ->
 
     let body = match axum::body::to_bytes(body, BODY_LIMIT).await {
         Ok(b) => b,
-        Err(_) => {
-            return Reply::json(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &json!({"error": "invalid_request", "error_description": "request body too large or unreadable"}),
-            )
-            .finish()
-        }
+        Err(_) => return too_large(),
     };
 
     let mut resp = route(&shared, &method, &path, &query, &headers, body).await;
@@ -381,6 +410,15 @@ pub(crate) async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) ->
         add_cors(&headers, &mut resp);
     }
     resp
+}
+
+/// `413` for a request body past [`BODY_LIMIT`] (or one that could not be read).
+pub(crate) fn too_large() -> Response {
+    Reply::json(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &json!({"error": "invalid_request", "error_description": "request body too large or unreadable"}),
+    )
+    .finish()
 }
 
 /// Where tests outside Rust (the JavaScript and browser tests of `bindings-wasm`) read
@@ -414,6 +452,7 @@ fn counters_json(c: &crate::Counters) -> Value {
         "server_requests": c.server_requests,
         "client_notifications": c.client_notifications,
         "client_responses": c.client_responses,
+        "upstream_expired": c.upstream_expired,
     })
 }
 
@@ -431,7 +470,7 @@ async fn route(
     let post = method == Method::POST;
 
     if path == shared.config.mcp_path {
-        return mcp::handle(shared, method, headers, body).await;
+        return mcp::handle(shared, method, headers, body, None).await;
     }
     if shared.is_prm_path(path) {
         if !get {

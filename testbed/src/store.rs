@@ -70,6 +70,8 @@ struct AccessRecord {
     scope: Vec<String>,
     issued_at: u64,
     expires_at: u64,
+    /// The simulated upstream token derived from this one has expired.
+    upstream_expired: bool,
 }
 
 #[derive(Debug)]
@@ -106,6 +108,8 @@ pub(crate) struct AccessInfo {
     pub resource: String,
     pub issued_at: u64,
     pub expires_at: u64,
+    /// The simulated upstream token derived from this one has expired.
+    pub upstream_expired: bool,
 }
 
 /// Why an access token is not accepted (RFC 6750 §3.1 `invalid_token`).
@@ -340,6 +344,7 @@ impl Store {
                 scope: scope.clone(),
                 issued_at: now,
                 expires_at: now.saturating_add(life.access_ms),
+                upstream_expired: false,
             },
         );
         if let Some(r) = &refresh {
@@ -436,6 +441,7 @@ impl Store {
                 scope: scope.clone(),
                 issued_at: now,
                 expires_at: now.saturating_add(life.access_ms),
+                upstream_expired: false,
             },
         );
         if let Some(r) = &new_refresh {
@@ -484,7 +490,17 @@ impl Store {
             resource: family.resource.clone(),
             issued_at: record.issued_at,
             expires_at: record.expires_at,
+            upstream_expired: record.upstream_expired,
         })
+    }
+
+    /// Expire the simulated upstream token of every access token issued so far (tokens
+    /// issued later derive fresh upstream tokens). Returns how many were expired.
+    pub fn expire_upstream_all(&mut self) -> usize {
+        self.access
+            .values_mut()
+            .map(|r| r.upstream_expired = true)
+            .count()
     }
 
     /// RFC 7662: facts about an active access or refresh token, `None` when inactive.

@@ -370,6 +370,7 @@ pub fn ci() -> Result<Tally, String> {
         "session_vectors.c",
         "challenge_vectors.c",
         "bad_input.c",
+        "guard.c",
     ]
     .iter()
     .map(|f| root().join("bindings-c/tests/c").join(f))

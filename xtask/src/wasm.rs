@@ -5,7 +5,7 @@
 //!   bundled by esbuild, `.d.ts` from tsc, a `package.json` with `exports`) and prints
 //!   what a browser downloads.
 //! - [`ci`]: the wasm-bindgen tests in Node and in headless Chromium (every vector),
-//!   `tsc --noEmit` on the typed usage example, the Node integration tests and the
+//!   `tsc --noEmit` on the typed usage and server examples, the Node integration tests and the
 //!   browser test against the testbed. Every JavaScript test result is printed as a
 //!   libtest `test result:` line, so `cargo xtask ci` counts it.
 //! - [`size_report`]: part of `cargo xtask bench`.
@@ -275,7 +275,7 @@ fn check_glue_types(glue_root: &Path) -> Result<(), String> {
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let check = dir.join("glue-check.ts");
     let mut text = format!(
-        "import type {{ WasmSession }} from {:?};\n\
+        "import type {{ WasmGuard, WasmSession }} from {:?};\n\
          // Every method the layer calls, with the parameters it passes; what they return is\n\
          // the Rust side's business (the generated types are wider: string for a phase).\n\
          type Shape<T> = {{ [K in keyof T]: T[K] extends (...a: infer A) => unknown ? (...a: A) => unknown : T[K] }};\n",
@@ -290,7 +290,12 @@ fn check_glue_types(glue_root: &Path) -> Result<(), String> {
              export const {target}Restore: (c: string, t: string, s: Uint8Array, n: number) => unknown = {target}.Session.restore;\n\
              export const {target}Parse: (l: string[], m?: \"strict\" | \"lenient\") => unknown = {target}.parseChallenges;\n\
              export const {target}Bytes: (b: Uint8Array, m?: \"strict\" | \"lenient\") => unknown = {target}.parseChallengeBytes;\n\
-             export const {target}Render: (c: unknown) => string = {target}.renderChallenge;\n",
+             export const {target}Render: (c: unknown) => string = {target}.renderChallenge;\n\
+             declare const {target}GuardI: InstanceType<typeof {target}.Guard>;\n\
+             export const {target}G: Shape<WasmGuard> = {target}GuardI;\n\
+             export const {target}GuardNew: new (r: string, m: string | undefined, realm: string | undefined) => unknown = {target}.Guard;\n\
+             export const {target}Prm: (r: string, a: string[], s: string[], n: string | undefined) => string = {target}.protectedResourceMetadata;\n\
+             export const {target}PrmUrl: (r: string) => string = {target}.protectedResourceMetadataUrl;\n",
             glue_root.join(target).join("bearerflow_wasm.js").display().to_string(),
         ));
     }
@@ -428,7 +433,7 @@ pub fn ci() -> Result<Tally, String> {
                 TARGET,
             ]),
     )?);
-    // The typed usage example against the package's declarations.
+    // The typed usage and server examples against the package's declarations.
     run(Command::new(bin("tsc"))
         .arg("-p")
         .arg(js_dir().join("examples").join("tsconfig.json")))?;

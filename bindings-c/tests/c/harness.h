@@ -67,5 +67,6 @@ const char *purpose_name(bf_fetch_purpose p);
 void session_vector_tests(const char *vectors_dir);
 void challenge_vector_tests(const char *vectors_dir);
 void bad_input_tests(void);
+void guard_tests(void);
 
 #endif

@@ -16,7 +16,17 @@ export { headless, popup, redirect } from "./authorize.js";
 export { localStorageStore, memoryStore, sessionStorageStore, webStorageStore } from "./store.js";
 export type { Store, WebStorage } from "./store.js";
 export { BearerflowError } from "./errors.js";
-export type { Action, FetchPurpose, Phase, SnapshotJson, Stats, WasmSession } from "./wasm.js";
+export type {
+  Action,
+  FetchPurpose,
+  Phase,
+  Refusal,
+  SnapshotJson,
+  Stats,
+  Verification,
+  WasmGuard,
+  WasmSession,
+} from "./wasm.js";
 import { glue } from "./wasm.js";
 
 /** One challenge as `parseChallenges` gives it. */
@@ -61,4 +71,31 @@ export async function renderChallenge(
 /** The wasm module itself (its `Session` class mirrors core's machine). */
 export function loadModule(): Promise<unknown> {
   return glue();
+}
+
+/**
+ * Core's guard for one protected resource (the server half, `bearerflow::guard`):
+ * `token(authorizationLines, query)`, `decide(verification, requiredScope)` and
+ * `refuse(kind, scope)` give the exact refusal to send (`{status, kind,
+ * www_authenticate, body}`) or say to serve the request. Throws with core's code for a
+ * setting that cannot go into a header (`control_character`, `non_ascii`).
+ */
+export async function createGuard(
+  resource: string,
+  options: { resourceMetadata?: string; realm?: string } = {},
+): Promise<import("./wasm.js").WasmGuard> {
+  return new (await glue()).Guard(resource, options.resourceMetadata, options.realm);
+}
+
+/** The RFC 9728 §2 document for a resource, as JSON text (core's rendering). */
+export async function protectedResourceMetadata(
+  resource: string,
+  options: { authorizationServers?: string[]; scopesSupported?: string[]; resourceName?: string } = {},
+): Promise<string> {
+  return (await glue()).protectedResourceMetadata(
+    resource,
+    options.authorizationServers ?? [],
+    options.scopesSupported ?? [],
+    options.resourceName,
+  );
 }

@@ -8,6 +8,9 @@ declare module "bearerflow-wasm-glue" {
   export const parseChallenges: unknown;
   export const parseChallengeBytes: unknown;
   export const renderChallenge: unknown;
+  export const Guard: unknown;
+  export const protectedResourceMetadata: unknown;
+  export const protectedResourceMetadataUrl: unknown;
   /** Web target only: instantiate from a URL, a response, bytes or a module. */
   export default function init(input?: { module_or_path: unknown }): Promise<unknown>;
 }

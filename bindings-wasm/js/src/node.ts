@@ -18,6 +18,22 @@ import type { Glue } from "./wasm.js";
 import { setLoader } from "./wasm.js";
 
 export * from "./common.js";
+export {
+  bearerGuard,
+  hasSseMessage,
+  insufficientScope,
+  introspectionVerifier,
+  readIntrospection,
+  upstreamTokenExpired,
+} from "./server.js";
+export type {
+  BearerGuard,
+  GuardAuthInfo,
+  GuardOptions,
+  IntrospectionOptions,
+  Signalled,
+  TokenStatus,
+} from "./server.js";
 
 setLoader(async () => wasmGlue as unknown as Glue);
 

@@ -108,6 +108,37 @@ export interface WasmSession {
   free(): void;
 }
 
+/** A refusal, as core's guard renders it: what to answer instead of serving. */
+export interface Refusal {
+  /** 400, 401 or 403. */
+  status: number;
+  /** Core's stable code (`missing_token`, `expired_token`, `upstream_token_expired`, …). */
+  kind: string;
+  /** The `WWW-Authenticate` value, quoted and escaped. */
+  www_authenticate: string;
+  /** The JSON body text. */
+  body: string;
+}
+
+/** What the host's verification of a token found (core's `Verification`). */
+export type Verification =
+  | { valid: { scope: string; audiences: string[] } }
+  | "expired"
+  | "invalid"
+  | "upstream_expired"
+  | "proof_of_possession";
+
+/** The wasm `Guard` class (core's `bearerflow::guard::Guard`). */
+export interface WasmGuard {
+  token(
+    authorization: string[],
+    query: string | undefined,
+  ): { ok: true; token: string } | { ok: false; refusal: Refusal };
+  decide(verification: Verification, requiredScope: string | undefined): Refusal | undefined;
+  refuse(kind: string, scope: string | undefined): Refusal;
+  free(): void;
+}
+
 /** The module's exports this layer needs. */
 export interface Glue {
   Session: {
@@ -117,6 +148,16 @@ export interface Glue {
   parseChallenges(lines: string[], mode?: "strict" | "lenient"): unknown;
   parseChallengeBytes(bytes: Uint8Array, mode?: "strict" | "lenient"): unknown;
   renderChallenge(challenge: unknown): string;
+  Guard: {
+    new (resource: string, resourceMetadata: string | undefined, realm: string | undefined): WasmGuard;
+  };
+  protectedResourceMetadata(
+    resource: string,
+    authorizationServers: string[],
+    scopesSupported: string[],
+    resourceName: string | undefined,
+  ): string;
+  protectedResourceMetadataUrl(resource: string): string;
 }
 
 let loader: (() => Promise<Glue>) | undefined;

@@ -29,6 +29,8 @@ use base64::Engine as _;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
+use bearerflow_server::AuthSignal;
+
 use super::{call_tool, header_str, jsonrpc_error, respond, text_result, tools, Framing};
 use crate::faults::bump;
 use crate::server::{Reply, Shared};
@@ -136,6 +138,7 @@ pub(crate) fn handle(
     headers: &HeaderMap,
     message: &Map<String, Value>,
     framing: Framing,
+    signal: Option<&AuthSignal>,
 ) -> Response {
     bump(&shared.counters.modern_requests);
     let id = message.get("id").cloned();
@@ -219,7 +222,7 @@ pub(crate) fn handle(
                 }
             }
         }
-        "tools/call" => match call_tool(shared, info, &id, &params) {
+        "tools/call" => match call_tool(shared, info, &id, &params, signal) {
             Ok(mut msg) => {
                 if let Some(Value::Object(r)) = msg.get_mut("result") {
                     r.entry("resultType")

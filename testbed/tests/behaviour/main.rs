@@ -5,6 +5,7 @@ mod common;
 
 mod authorization_flow;
 mod background;
+mod bearer_layer;
 mod challenges;
 mod cli;
 mod expiry;
