@@ -1362,6 +1362,12 @@ impl Sim {
         if matches!(phase, Phase::Authorizing | Phase::Failed) {
             return;
         }
+        // A deadline due at this instant and not yet handled (another event of the same
+        // millisecond came first): the phase is still the one before it, and the world
+        // has already given the fetch up. Judged again after the timeout.
+        if self.session.poll_timeout().is_some_and(|t| t.0 <= now) {
+            return;
+        }
         let refreshing = self.fetches.values().any(|f| f.refresh_token.is_some())
             || (self.helper_inflight.is_some() && self.helper_session());
         // A helper session judged by its helper's output; one that fell back to OAuth

@@ -277,6 +277,9 @@ impl Device {
                 }
                 Action::Authorize { .. } => return Err(String::from("asked to authorize")),
                 Action::RunHelper => return Err(String::from("asked to run a helper")),
+                Action::AcquireLease { .. } | Action::ReleaseLease => {
+                    return Err(String::from("asked for a shared store's lease"))
+                }
             }
         }
         Ok(())

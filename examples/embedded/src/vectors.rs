@@ -81,6 +81,13 @@ fn str_of<'a>(v: &'a Value, key: &str) -> Result<&'a str, String> {
 }
 
 /// An optional field: absent or `null` is `None`.
+/// The step's `snapshot`, through the public `Snapshot::from_json` as a host reads one.
+fn snapshot_of(step: &Value) -> Result<Snapshot, String> {
+    let json =
+        serde_json::to_vec(field(step, "snapshot")?).map_err(|e| format!("snapshot: {e}"))?;
+    Snapshot::from_json(&json).map_err(|e| format!("Snapshot::from_json: {e}"))
+}
+
 fn opt<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
     v.get(key).filter(|x| !x.is_null())
 }
@@ -281,6 +288,14 @@ impl Replay {
             }
             "authorize_error" => s.handle_authorize_error(now),
             "persist_failed" => s.handle_persist_failed(now),
+            "lease" => {
+                let granted = field(step, "granted")?
+                    .as_bool()
+                    .ok_or("granted is not a boolean")?;
+                s.handle_lease(granted, now)
+            }
+            "store_update" => s.handle_store_update(snapshot_of(step)?, now),
+            "persist_conflict" => s.handle_persist_conflict(snapshot_of(step)?, now),
             "timeout" => s.handle_timeout(now),
             "cancel_request" => s.cancel_request(RequestId(u64_of(step, "id")?)),
             "reauthorize" => s.reauthorize(now),
