@@ -7,6 +7,7 @@ use crate::error::{Error, RedirectRefused};
 use crate::events::Event;
 use crate::helper::HelperRunner;
 use crate::limits::ResourceLimits;
+use crate::shared_store::{RefreshLock, TokenStore};
 use crate::store::{MemoryStore, Store, StoreError};
 use bearerflow::oauth::TokenResponse;
 use bearerflow::session::{Config, Credential, RequestId, Session, Verdict};
@@ -98,6 +99,8 @@ impl std::error::Error for BuildError {
 pub struct ClientBuilder {
     config: Config,
     store: Arc<dyn Store>,
+    token_store: Option<Arc<dyn TokenStore>>,
+    refresh_lock: Option<Arc<dyn RefreshLock>>,
     authorizer: Arc<dyn Authorizer>,
     helper: Option<Arc<dyn HelperRunner>>,
     http: Option<reqwest::Client>,
@@ -126,6 +129,29 @@ impl ClientBuilder {
     /// [`ClientBuilder::store`] with a shared store the caller keeps a handle to.
     pub fn shared_store(mut self, store: Arc<dyn Store>) -> ClientBuilder {
         self.store = store;
+        self
+    }
+
+    /// A store shared with other processes ([`FileTokenStore`](crate::FileTokenStore),
+    /// `RedisTokenStore`, your own: see [`crate::shared_store`]). It replaces
+    /// [`ClientBuilder::store`]: the snapshot is loaded from it, saved to it by
+    /// compare-and-swap, refreshes take its lease, and what other processes store is
+    /// adopted. Turns on [`Policy::shared_store`](bearerflow::policy::Policy::shared_store).
+    pub fn token_store(self, store: impl TokenStore) -> ClientBuilder {
+        self.shared_token_store(Arc::new(store))
+    }
+
+    /// [`ClientBuilder::token_store`] with a store the caller keeps a handle to.
+    pub fn shared_token_store(mut self, store: Arc<dyn TokenStore>) -> ClientBuilder {
+        self.token_store = Some(store);
+        self
+    }
+
+    /// The host's own lock for refreshes ([`RefreshLock`]): every refresh runs inside
+    /// one `with_lease` call, and the store's lease, if any, is not used. Turns on
+    /// [`Policy::shared_store`](bearerflow::policy::Policy::shared_store).
+    pub fn refresh_lock(mut self, lock: impl RefreshLock) -> ClientBuilder {
+        self.refresh_lock = Some(Arc::new(lock));
         self
     }
 
@@ -208,17 +234,27 @@ impl ClientBuilder {
                 s
             }
         };
-        let snapshot = self.store.load().await.map_err(BuildError::Store)?;
+        let mut config = self.config;
+        if self.token_store.is_some() || self.refresh_lock.is_some() {
+            config.policy.shared_store = true;
+        }
+        let snapshot = match &self.token_store {
+            Some(t) => t.load().await,
+            None => self.store.load().await,
+        }
+        .map_err(BuildError::Store)?;
         let now = crate::now();
         let session = match snapshot {
-            Some(s) => Session::restore(self.config, s, seed, now),
-            None => Session::new(self.config, seed, now),
+            Some(s) => Session::restore(config, s, seed, now),
+            None => Session::new(config, seed, now),
         };
         let (events, _) = broadcast::channel(self.event_capacity);
         let shared = Shared::start(
             session,
             Parts {
                 store: self.store,
+                token_store: self.token_store,
+                refresh_lock: self.refresh_lock,
                 authorizer: self.authorizer,
                 helper: self.helper,
                 fetch_http,
@@ -273,6 +309,8 @@ impl Client {
         ClientBuilder {
             config,
             store: Arc::new(MemoryStore::new()),
+            token_store: None,
+            refresh_lock: None,
             authorizer: Arc::new(LoopbackBrowser::new()),
             helper: None,
             http: None,

@@ -41,6 +41,7 @@ use crate::error::Error;
 use crate::events::{Event, Obtained};
 use crate::helper::{HelperError, HelperRunner};
 use crate::redact::SentCredentials;
+use crate::shared_store::{Refresh, RefreshLock, Swap, TokenStore};
 use crate::store::Store;
 use bearerflow::http::{Header, Method, Request};
 use bearerflow::oauth::TokenResponse;
@@ -158,9 +159,20 @@ type FetchResult = Result<(u16, Vec<(String, String)>, Vec<u8>), HttpErrorKind>;
 
 /// Slow work an action asks for, performed in a spawned task.
 enum Job {
-    Fetch { id: FetchId, request: Box<Request> },
-    Authorize { url: String },
+    Fetch {
+        id: FetchId,
+        request: Box<Request>,
+    },
+    Authorize {
+        url: String,
+    },
     RunHelper,
+    /// Take the shared store's refresh lease (or the host's lock).
+    Lease {
+        ttl: Duration,
+    },
+    /// Give it back.
+    Release,
 }
 
 /// An action drained behind a `Persist`, waiting for it to be stored.
@@ -255,6 +267,8 @@ struct State {
     credentials: Option<Arc<Credentials>>,
     refreshes: u32,
     authorizations: u32,
+    /// With a [`RefreshLock`]: ends the refresh the host's lock runs.
+    lease_release: Option<oneshot::Sender<()>>,
 }
 
 /// The session and everything its steps need. Shared by the handles, the calls and the
@@ -269,6 +283,10 @@ pub(crate) struct Shared {
     /// This value itself, for the tasks it spawns.
     me: Weak<Shared>,
     store: Arc<dyn Store>,
+    token_store: Option<Arc<dyn TokenStore>>,
+    refresh_lock: Option<Arc<dyn RefreshLock>>,
+    /// Wakes the store watcher when the last handle goes.
+    closing: Notify,
     authorizer: Arc<dyn Authorizer>,
     helper: Option<Arc<dyn HelperRunner>>,
     fetch_http: reqwest::Client,
@@ -281,6 +299,8 @@ pub(crate) struct Shared {
 /// What [`Shared::new`] needs besides the session.
 pub(crate) struct Parts {
     pub(crate) store: Arc<dyn Store>,
+    pub(crate) token_store: Option<Arc<dyn TokenStore>>,
+    pub(crate) refresh_lock: Option<Arc<dyn RefreshLock>>,
     pub(crate) authorizer: Arc<dyn Authorizer>,
     pub(crate) helper: Option<Arc<dyn HelperRunner>>,
     pub(crate) fetch_http: reqwest::Client,
@@ -312,12 +332,16 @@ impl Shared {
                 credentials: None,
                 refreshes: 0,
                 authorizations: 0,
+                lease_release: None,
             }),
             timer: Notify::new(),
             closed: AtomicBool::new(false),
             observed: AtomicBool::new(false),
             me: me.clone(),
             store: parts.store,
+            token_store: parts.token_store,
+            refresh_lock: parts.refresh_lock,
+            closing: Notify::new(),
             authorizer: parts.authorizer,
             helper: parts.helper,
             fetch_http: parts.fetch_http,
@@ -328,6 +352,11 @@ impl Shared {
         });
         shared.step(|_, _, _| ((), None));
         shared.runtime.spawn(run_timer(Arc::clone(&shared)));
+        if let Some(store) = shared.token_store.clone() {
+            shared
+                .runtime
+                .spawn(run_watcher(Arc::clone(&shared), store));
+        }
         shared
     }
 
@@ -507,6 +536,7 @@ impl Shared {
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);
         self.timer.notify_one();
+        self.closing.notify_waiters();
     }
 
     fn fetch_done(&self, id: FetchId, result: FetchResult) {
@@ -620,7 +650,112 @@ impl Shared {
                     shared.helper_done(result);
                 });
             }
+            Job::Lease { ttl } => {
+                if let Some(lock) = self.refresh_lock.clone() {
+                    self.runtime.spawn(async move {
+                        let ran = Arc::new(AtomicBool::new(false));
+                        let (tx, rx) = oneshot::channel();
+                        let refresh = {
+                            let shared = Arc::clone(&shared);
+                            let ran = Arc::clone(&ran);
+                            Refresh {
+                                run: Box::pin(async move {
+                                    ran.store(true, Ordering::Release);
+                                    if shared.lease_granted(Some(tx)).await {
+                                        // Ends at `ReleaseLease` (or if the session goes).
+                                        let _ = rx.await;
+                                    }
+                                }),
+                            }
+                        };
+                        let result = lock.with_lease(ttl, refresh).await;
+                        if !ran.load(Ordering::Acquire) {
+                            let _ = result;
+                            shared.lease_refused();
+                        }
+                    });
+                } else if let Some(store) = self.token_store.clone() {
+                    self.runtime.spawn(async move {
+                        match store.acquire_lease(ttl).await {
+                            Ok(true) => {
+                                if !shared.lease_granted(None).await {
+                                    let _ = store.release_lease().await;
+                                }
+                            }
+                            Ok(false) | Err(_) => shared.lease_refused(),
+                        }
+                    });
+                }
+            }
+            Job::Release => {
+                if self.refresh_lock.is_some() {
+                    if let Some(tx) = self.lock().lease_release.take() {
+                        let _ = tx.send(());
+                    }
+                } else if let Some(store) = self.token_store.clone() {
+                    // A failure leaves the lease to run out by itself.
+                    self.runtime.spawn(async move {
+                        let _ = store.release_lease().await;
+                    });
+                }
+            }
         }
+    }
+
+    /// What the store holds now (the token store's, else the plain store's).
+    async fn load_current(&self) -> Result<Option<Snapshot>, crate::StoreError> {
+        match &self.token_store {
+            Some(t) => t.load().await,
+            None => self.store.load().await,
+        }
+    }
+
+    /// The lease (or the host's lock) is this process's. First read the store: tokens
+    /// another process stored before this one heard of them are adopted (their refresh
+    /// token is the live one) and the lease is not used. Otherwise core has it. True
+    /// when core took the lease (it emits `ReleaseLease` when done); false when the
+    /// caller must give it back itself (tokens adopted, the store unreadable, or core no
+    /// longer waiting for the answer).
+    async fn lease_granted(&self, release: Option<oneshot::Sender<()>>) -> bool {
+        let current = self.load_current().await;
+        let (taken, _) = self.step(|st, sh, at| {
+            let current = match current {
+                Ok(c) => c,
+                Err(_) => {
+                    // Newer tokens may be stored: refreshing could present a spent
+                    // refresh token. Taken as "no lease"; core asks again.
+                    st.session.handle_lease(false, at);
+                    return (false, None);
+                }
+            };
+            let known = st.session.snapshot().revision;
+            if let Some(s) = current.filter(|s| s.revision > known) {
+                let before = st.session.stats().credentials_installed;
+                st.session.handle_store_update(s, at);
+                st.note_credential(sh, at, before, Obtained::Store);
+                return (false, None);
+            }
+            // Core took the lease if it started a refresh with it. (Granted with
+            // nothing to refresh, core emits `ReleaseLease` at once; a late answer is
+            // ignored: either way the lease is the caller's to give back.)
+            let asked = st.session.stats().refresh_requests;
+            st.lease_release = release;
+            st.session.handle_lease(true, at);
+            let taken = st.session.stats().refresh_requests != asked;
+            if !taken {
+                st.lease_release = None;
+            }
+            (taken, None)
+        });
+        taken
+    }
+
+    /// No lease (another process holds it, or the store failed).
+    fn lease_refused(&self) {
+        self.step(|st, _, at| {
+            st.session.handle_lease(false, at);
+            ((), None)
+        });
     }
 }
 
@@ -662,7 +797,7 @@ impl State {
         match obtained {
             Obtained::Refresh => self.refreshes += 1,
             Obtained::AuthorizationCode | Obtained::ClientCredentials => self.authorizations += 1,
-            Obtained::Helper | Obtained::Host => {}
+            Obtained::Helper | Obtained::Host | Obtained::Store => {}
         }
         sh.emit(|| Event::Credential {
             at,
@@ -744,10 +879,20 @@ impl State {
                     sh.emit(|| Event::HelperRun { at });
                     self.job(Job::RunHelper, after);
                 }
-                // The shared-store lease (`Policy::shared_store`): this driver's stores
-                // are single-process, so the lease is always this process's.
-                Action::AcquireLease { .. } => self.session.handle_lease(true, at),
-                Action::ReleaseLease => {}
+                // The shared-store lease (`Policy::shared_store`): the host's lock or
+                // the token store's lease; with neither, the store is this process's
+                // alone and so is the lease.
+                Action::AcquireLease { ttl } => {
+                    if sh.refresh_lock.is_some() || sh.token_store.is_some() {
+                        let ttl = Duration::from_millis(ttl.0);
+                        self.job(Job::Lease { ttl }, after);
+                    } else {
+                        self.session.handle_lease(true, at);
+                    }
+                }
+                // Behind any `Persist` drained before it: the lease is given back only
+                // once the rotated tokens are stored.
+                Action::ReleaseLease => self.job(Job::Release, after),
             }
         }
     }
@@ -828,6 +973,40 @@ async fn run_timer(shared: Arc<Shared>) {
     }
 }
 
+/// The store watcher (a [`TokenStore`] only): tokens another process stored reach the
+/// session with `handle_store_update`, until the last handle goes.
+async fn run_watcher(shared: Arc<Shared>, store: Arc<dyn TokenStore>) {
+    loop {
+        let closing = shared.closing.notified();
+        tokio::pin!(closing);
+        closing.as_mut().enable();
+        if shared.closed.load(Ordering::Acquire) {
+            return;
+        }
+        let seen = shared.lock().session.snapshot().revision;
+        tokio::select! {
+            _ = &mut closing => return,
+            changed = store.changed(seen) => match changed {
+                Ok(snapshot) => {
+                    shared.step(|st, sh, at| {
+                        let before = st.session.stats().credentials_installed;
+                        st.session.handle_store_update(snapshot, at);
+                        st.note_credential(sh, at, before, Obtained::Store);
+                        ((), None)
+                    });
+                }
+                Err(_) => {
+                    // The store is away (a restart): look again in a moment.
+                    tokio::select! {
+                        _ = &mut closing => return,
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    }
+                }
+            },
+        }
+    }
+}
+
 /// The persist task: store the queued `Persist`, then perform what was drained behind
 /// it, in order, until the queue is empty. One runs while `persisting` is set.
 async fn run_persister(shared: Arc<Shared>) {
@@ -844,7 +1023,11 @@ async fn run_persister(shared: Arc<Shared>) {
         };
         match item {
             Deferred::Persist(snapshot) => {
-                let ok = shared.store.save(&snapshot).await.is_ok();
+                let outcome = match &shared.token_store {
+                    Some(t) => t.swap(&snapshot).await,
+                    None => shared.store.save(&snapshot).await.map(|()| Swap::Stored),
+                };
+                let ok = matches!(outcome, Ok(Swap::Stored));
                 let tokens = snapshot.tokens.as_ref();
                 let (generation, expires_at) = (
                     tokens.map(|t| t.generation),
@@ -858,10 +1041,17 @@ async fn run_persister(shared: Arc<Shared>) {
                         generation,
                         expires_at,
                     });
-                    if !ok {
+                    match outcome {
+                        Ok(Swap::Stored) => {}
+                        // Another process wrote first: take on what it stored.
+                        Ok(Swap::Conflict(current)) => {
+                            let before = st.session.stats().credentials_installed;
+                            st.session.handle_persist_conflict(*current, at);
+                            st.note_credential(sh, at, before, Obtained::Store);
+                        }
                         // Core keeps the tokens in use and asks again after a backoff;
                         // what this step drains queues behind the queue's rest.
-                        st.session.handle_persist_failed(at);
+                        Err(_) => st.session.handle_persist_failed(at),
                     }
                     ((), None)
                 });

@@ -167,6 +167,9 @@ pub enum Obtained {
     Helper,
     /// The host handed it over ([`Client::set_tokens`](crate::Client::set_tokens)).
     Host,
+    /// Another process stored it in the shared [`TokenStore`](crate::TokenStore): adopted
+    /// instead of refreshing.
+    Store,
 }
 
 impl Obtained {
@@ -178,6 +181,7 @@ impl Obtained {
             Obtained::ClientCredentials => "client_credentials",
             Obtained::Helper => "helper",
             Obtained::Host => "host",
+            Obtained::Store => "store",
         }
     }
 }

@@ -21,7 +21,10 @@
 //!   stored;
 //! - an [`Authorizer`] for `Action::Authorize` ([`LoopbackBrowser`], the default;
 //!   [`HeadlessFollow`] for tests and machines; [`NoAuthorize`]);
-//! - a [`HelperRunner`] for `Action::RunHelper` ([`CommandHelper`]).
+//! - a [`HelperRunner`] for `Action::RunHelper` ([`CommandHelper`]);
+//! - for several processes sharing one refresh token, a [`TokenStore`]
+//!   ([`FileTokenStore`] on one machine, `RedisTokenStore` with feature `redis` for
+//!   fleets) or a [`RefreshLock`] (the host's own lock): see [`shared_store`].
 //!
 //! # Translation only
 //!
@@ -91,12 +94,16 @@ mod deadline;
 mod driver;
 mod error;
 mod events;
+mod file_store;
 mod helper;
 pub mod limits;
 pub mod mcp;
 mod middleware;
 mod redact;
+#[cfg(feature = "redis")]
+mod redis_store;
 mod reply;
+pub mod shared_store;
 mod store;
 
 pub use authorize::{
@@ -109,13 +116,17 @@ pub use client::{
 pub use driver::Status;
 pub use error::{Error, RedirectRefused};
 pub use events::{Event, Obtained};
+pub use file_store::FileTokenStore;
 pub use helper::{CommandHelper, HelperError, HelperRunner};
 pub use limits::{Limit, LimitExceeded, Stage};
 pub use middleware::BearerflowMiddleware;
 pub use redact::Redactor;
+#[cfg(feature = "redis")]
+pub use redis_store::RedisTokenStore;
 /// An incremental `text/event-stream` parser (WHATWG HTML §9.2.6), for hosts that
 /// forward a resource's event stream message by message.
 pub use reply::{SseEvent, SseParser};
+pub use shared_store::{Refresh, RefreshLock, Swap, TokenStore};
 pub use store::{JsonFileStore, MemoryStore, Store, StoreError};
 
 /// Re-exported so hosts name the same types the driver uses.

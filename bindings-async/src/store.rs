@@ -142,14 +142,14 @@ impl JsonFileStore {
     }
 }
 
-fn io(path: &Path, error: std::io::Error) -> StoreError {
+pub(crate) fn io(path: &Path, error: std::io::Error) -> StoreError {
     StoreError::Io {
         path: path.to_path_buf(),
         error,
     }
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     use std::io::Write;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.exists() {

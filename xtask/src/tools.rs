@@ -37,8 +37,24 @@ pub fn ensure_ci_tools(with_fuzz: bool) -> Result<(), String> {
     if !works("cargo", &["clippy", "--version"]) {
         run(Command::new("rustup").args(["component", "add", "clippy"]))?;
     }
+    ensure_redis_server()?;
     if with_fuzz {
         ensure_fuzz_tools()?;
+    }
+    Ok(())
+}
+
+/// `redis-server` (Debian package `redis-server`), which the shared-store tests start on
+/// loopback (`bindings-async/tests/shared_store_processes.rs`, feature `redis`).
+pub fn ensure_redis_server() -> Result<(), String> {
+    if works("redis-server", &["--version"]) {
+        return Ok(());
+    }
+    let install = || run(Command::new("apt-get").args(["install", "-y", "redis-server"]));
+    if install().is_err() {
+        // A fresh machine may have no package lists yet.
+        run(Command::new("apt-get").arg("update"))?;
+        install()?;
     }
     Ok(())
 }

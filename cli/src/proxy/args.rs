@@ -49,6 +49,8 @@ pub(crate) struct Options {
     pub ignore_tools: Vec<String>,
     /// `--headless`: follow the authorization URL without a browser.
     pub headless: bool,
+    /// `--shared-store`: the token file is shared with other processes (issue 17).
+    pub shared_store: bool,
     /// Open the system browser for authorization (default; `--no-open` turns it off).
     pub open_browser: bool,
     /// `--store PATH`.
@@ -87,6 +89,7 @@ impl Default for Options {
             client_name: None,
             ignore_tools: Vec::new(),
             headless: false,
+            shared_store: false,
             open_browser: true,
             store: None,
             headers_helper: None,
@@ -325,6 +328,7 @@ pub(crate) fn parse_with_env(
                 "--disable-resource-parameter is not supported: MCP authorization requires the RFC 8707 resource parameter, which is always sent".into(),
             ),
             "--headless" => o.headless = true,
+            "--shared-store" => o.shared_store = true,
             "--no-open" => o.open_browser = false,
             "--open" => o.open_browser = true,
             "--store" => o.store = Some(PathBuf::from(value("--store")?)),

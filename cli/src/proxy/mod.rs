@@ -22,8 +22,8 @@ pub(crate) mod upstream;
 use args::Options;
 use bearerflow::session::{Config, HelperConfig, OAuthConfig};
 use bearerflow_async::{
-    Client, CommandHelper, HeadlessFollow, JsonFileStore, LoopbackBrowser, MemoryStore,
-    NoAuthorize, Store,
+    Client, CommandHelper, FileTokenStore, HeadlessFollow, JsonFileStore, LoopbackBrowser,
+    MemoryStore, NoAuthorize, Store,
 };
 use log::Log;
 use std::path::PathBuf;
@@ -63,6 +63,8 @@ bearerflow's options:
   --no-open             print the authorization URL instead of opening the browser
   --store PATH          the token file (default: the per-server file of `bearerflow
                         connect` in $XDG_CONFIG_HOME/bearerflow or ~/.config/bearerflow)
+  --shared-store        other processes use the token file too: refresh under a lock
+                        (PATH.lock), adopt the tokens another process stored
   --headers-helper CMD  take the headers from CMD's output (a JSON object or Name:
                         value lines), re-run on 401 and after --helper-ttl; never
                         falls into OAuth discovery
@@ -171,11 +173,22 @@ pub(crate) async fn build_client(o: &Options, store: Arc<dyn Store>) -> Result<C
         }
         Client::builder(Config::oauth(resource, oauth(redirect_uri))).authorizer(browser)
     };
-    builder
-        .shared_store(store)
-        .build()
-        .await
-        .map_err(|e| e.to_string())
+    let builder = match shared_token_file(o)? {
+        Some(path) => builder.token_store(FileTokenStore::new(path).map_err(|e| e.to_string())?),
+        None => builder.shared_store(store),
+    };
+    builder.build().await.map_err(|e| e.to_string())
+}
+
+/// With `--shared-store`, the token file as a [`FileTokenStore`]'s.
+fn shared_token_file(o: &Options) -> Result<Option<PathBuf>, String> {
+    if !o.shared_store {
+        return Ok(None);
+    }
+    match o.store.clone().or_else(|| default_store(o)) {
+        Some(p) => Ok(Some(p)),
+        None => Err("--shared-store: no token file: pass --store".to_string()),
+    }
 }
 
 async fn main(o: Options) -> ExitCode {
