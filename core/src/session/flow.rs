@@ -880,8 +880,8 @@ impl Session {
             let what = Purpose::CodeExchange.what();
             return self.fail_flow(SessionError::Status { what, status }, now);
         }
-        match oauth::parse_token_response(status, body) {
-            Ok(resp) => self.accept_tokens(resp, true, sent_at, now),
+        match self.parse_tokens(status, body) {
+            Ok((resp, dpop)) => self.accept_tokens(resp, dpop, true, sent_at, now),
             Err(oauth::TokenError::Endpoint(e)) => {
                 let e = self.scrub(e);
                 let invalid_client = matches!(
