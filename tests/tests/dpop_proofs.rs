@@ -267,3 +267,45 @@ fn private_key_jwt_assertion_is_signed_for_the_issuer() {
     assert!(c["jti"].as_str().is_some_and(|j| j.len() >= 16));
     assert!(!format!("{s:?}").contains(jwk.as_str()));
 }
+
+/// Workload identity (RFC 7523 §2.1): the host's JWT is the grant; with DPoP on, the
+/// grant request carries a proof too.
+#[test]
+fn jwt_bearer_grant_presents_the_host_assertion() {
+    let mut c = config(true, None);
+    if let bearerflow::session::Credential::OAuth(o) = &mut c.credential {
+        o.grant = Grant::JwtBearer;
+        o.assertion = Some(Secret::new(
+            "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ3b3JrbG9hZCJ9.c2ln",
+        ));
+    }
+    let mut s = Session::new(c, SEED, NOW);
+    let id = s.begin_request(NOW);
+    let (f, r) = next_fetch(&mut s);
+    let body = String::from_utf8(r.body.clone()).unwrap();
+    let pairs = bearerflow::oauth::form::parse_pairs(&body).unwrap();
+    let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    assert_eq!(
+        get("grant_type"),
+        Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
+    );
+    assert_eq!(
+        get("assertion"),
+        Some("eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ3b3JrbG9hZCJ9.c2ln")
+    );
+    let (_, claims) = open_proof(header(&r, "DPoP").unwrap());
+    assert_eq!(claims["htu"], TOKEN_ENDPOINT);
+    s.handle_http_response(
+        f,
+        200,
+        &[],
+        br#"{"access_token":"wif-1","token_type":"DPoP"}"#,
+        NOW,
+    );
+    let g = next_send(&mut s, id);
+    assert_eq!(s.headers_for(g, "GET", RESOURCE, NOW).unwrap().len(), 2);
+    assert!(
+        !format!("{s:?}").contains("c2ln"),
+        "the assertion stays out of Debug"
+    );
+}

@@ -117,6 +117,26 @@ pub fn authorization_code_request(
     token_request(token_endpoint, client, pairs)
 }
 
+/// A JWT-bearer authorization grant (RFC 7523 §2.1): `grant_type`
+/// `urn:ietf:params:oauth:grant-type:jwt-bearer`, the JWT as `assertion`, `scope` and
+/// `resource` when given, then the client's credentials (RFC 7523 §3.1: client
+/// authentication is separate from the grant).
+pub fn jwt_bearer_request(
+    token_endpoint: &str,
+    client: &ClientRegistration,
+    assertion: &Secret,
+    scope: Option<&str>,
+    resource: Option<&str>,
+) -> Request {
+    let mut pairs = alloc::vec![
+        ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+        ("assertion", assertion.expose()),
+    ];
+    push_optional(&mut pairs, "scope", scope);
+    push_optional(&mut pairs, "resource", resource);
+    token_request(token_endpoint, client, pairs)
+}
+
 /// A client-credentials grant (RFC 6749 §4.4.2).
 ///
 /// Body: `grant_type=client_credentials`, `scope` (when given and non-empty),

@@ -52,6 +52,19 @@ pub enum Grant {
     AuthorizationCode,
     /// Client credentials (RFC 6749 §4.4): a machine client with its own secret.
     ClientCredentials,
+    /// JWT-bearer authorization grant (RFC 7523 §2.1) with a JWT the host supplies in
+    /// [`OAuthConfig::assertion`] (workload identity: a token from the platform). Like
+    /// client credentials it needs no user; its token requests are reported with
+    /// [`FetchPurpose::ClientCredentials`](super::FetchPurpose::ClientCredentials).
+    JwtBearer,
+}
+
+impl Grant {
+    /// A grant the client obtains without a user (client credentials, JWT bearer):
+    /// no redirect, no refresh token expected, no probe of the resource needed.
+    pub const fn is_direct(self) -> bool {
+        matches!(self, Grant::ClientCredentials | Grant::JwtBearer)
+    }
 }
 
 /// OAuth settings. Everything is optional: discovery fills in what is missing.
@@ -95,6 +108,10 @@ pub struct OAuthConfig {
     /// token requests carry a signed `client_assertion` instead of a secret.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_assertion_key: Option<crate::secret::Secret>,
+    /// The JWT presented as the authorization grant with [`Grant::JwtBearer`] (RFC 7523
+    /// §2.1), for instance a workload identity token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assertion: Option<crate::secret::Secret>,
 }
 
 fn is_false(b: &bool) -> bool {
