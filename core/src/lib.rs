@@ -115,8 +115,10 @@
 extern crate alloc;
 
 pub mod challenge;
+pub mod dpop;
 pub mod guard;
 pub mod http;
+pub mod jose;
 mod json_out;
 pub mod oauth;
 pub mod policy;

@@ -15,6 +15,7 @@ use alloc::string::String;
 use core::fmt;
 
 const BEARER_PREFIX: &str = "Bearer ";
+const DPOP_PREFIX: &str = "DPoP ";
 
 /// A token generation: grows by one with every new credential (token set or helper
 /// output). Generation 0 means "no credential": a request sent without one.
@@ -177,7 +178,24 @@ impl TokenSet {
     /// The access token. A secret: do not log it.
     pub fn access_token(&self) -> &str {
         let v = self.authorization.value.expose();
-        v.get(BEARER_PREFIX.len()..).unwrap_or("")
+        v.strip_prefix(BEARER_PREFIX)
+            .or_else(|| v.strip_prefix(DPOP_PREFIX))
+            .unwrap_or("")
+    }
+
+    /// The same tokens bound to a DPoP key (RFC 9449 §5, `token_type` `DPoP`): sent
+    /// as `Authorization: DPoP <token>` with a proof (RFC 9449 §7.1).
+    pub fn into_dpop(mut self) -> TokenSet {
+        if !self.is_dpop() {
+            let value = format!("{DPOP_PREFIX}{}", self.access_token());
+            self.authorization = Header::new("Authorization", value);
+        }
+        self
+    }
+
+    /// Whether the access token is DPoP-bound.
+    pub fn is_dpop(&self) -> bool {
+        self.authorization.value.expose().starts_with(DPOP_PREFIX)
     }
 
     /// The refresh token, if the server granted one.

@@ -120,6 +120,7 @@ pub use registration::{
 pub use retry::{retry_after, retry_after_at};
 pub use scope::{scope_covers, scope_tokens, scope_union};
 pub use token::{
-    authorization_code_request, client_credentials_request, parse_token_response, refresh_request,
-    TokenError, TokenResponse, MAX_EXPIRES_IN_SECS,
+    authorization_code_request, client_credentials_request, jwt_bearer_request,
+    parse_token_response, parse_token_response_dpop, refresh_request, TokenError, TokenResponse,
+    MAX_EXPIRES_IN_SECS,
 };

@@ -117,6 +117,26 @@ pub fn authorization_code_request(
     token_request(token_endpoint, client, pairs)
 }
 
+/// A JWT-bearer authorization grant (RFC 7523 §2.1): `grant_type`
+/// `urn:ietf:params:oauth:grant-type:jwt-bearer`, the JWT as `assertion`, `scope` and
+/// `resource` when given, then the client's credentials (RFC 7523 §3.1: client
+/// authentication is separate from the grant).
+pub fn jwt_bearer_request(
+    token_endpoint: &str,
+    client: &ClientRegistration,
+    assertion: &Secret,
+    scope: Option<&str>,
+    resource: Option<&str>,
+) -> Request {
+    let mut pairs = alloc::vec![
+        ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+        ("assertion", assertion.expose()),
+    ];
+    push_optional(&mut pairs, "scope", scope);
+    push_optional(&mut pairs, "resource", resource);
+    token_request(token_endpoint, client, pairs)
+}
+
 /// A client-credentials grant (RFC 6749 §4.4.2).
 ///
 /// Body: `grant_type=client_credentials`, `scope` (when given and non-empty),
@@ -238,6 +258,25 @@ fn truncate_on_char_boundary(mut s: String, max: usize) -> String {
 /// assert_eq!(t.expires_in, Some(3600));
 /// ```
 pub fn parse_token_response(status: u16, body: &[u8]) -> Result<TokenResponse, TokenError> {
+    parse_typed(status, body, false).map(|(t, _)| t)
+}
+
+/// [`parse_token_response`] for a client that sent a DPoP proof (RFC 9449 §5): a
+/// `token_type` of `DPoP` (any case) is accepted too, and the `bool` says whether the
+/// token is DPoP-bound. A server without DPoP support answers `Bearer` (RFC 9449 §5),
+/// and the token is then sent as a bearer token.
+pub fn parse_token_response_dpop(
+    status: u16,
+    body: &[u8],
+) -> Result<(TokenResponse, bool), TokenError> {
+    parse_typed(status, body, true)
+}
+
+fn parse_typed(
+    status: u16,
+    body: &[u8],
+    accept_dpop: bool,
+) -> Result<(TokenResponse, bool), TokenError> {
     let malformed = |what: BodyProblem| TokenError::Malformed {
         status,
         what,
@@ -281,7 +320,8 @@ pub fn parse_token_response(status: u16, body: &[u8]) -> Result<TokenResponse, T
         }));
     }
     let token_type = json::require_string(&mut obj, "token_type").map_err(malformed)?;
-    if !token_type.eq_ignore_ascii_case("bearer") {
+    let dpop = accept_dpop && token_type.eq_ignore_ascii_case("dpop");
+    if !dpop && !token_type.eq_ignore_ascii_case("bearer") {
         return Err(TokenError::UnsupportedTokenType(truncate_on_char_boundary(
             token_type,
             MAX_TOKEN_TYPE_LEN,
@@ -290,12 +330,15 @@ pub fn parse_token_response(status: u16, body: &[u8]) -> Result<TokenResponse, T
     let expires_in =
         json::take_non_negative(&mut obj, "expires_in", MAX_EXPIRES_IN_SECS).map_err(malformed)?;
     let scope = json::take_string(&mut obj, "scope").map_err(malformed)?;
-    Ok(TokenResponse {
-        access_token,
-        expires_in,
-        refresh_token: refresh_token.filter(|r| !r.is_empty()),
-        scope,
-    })
+    Ok((
+        TokenResponse {
+            access_token,
+            expires_in,
+            refresh_token: refresh_token.filter(|r| !r.is_empty()),
+            scope,
+        },
+        dpop,
+    ))
 }
 
 #[cfg(test)]

@@ -52,6 +52,19 @@ pub enum Grant {
     AuthorizationCode,
     /// Client credentials (RFC 6749 §4.4): a machine client with its own secret.
     ClientCredentials,
+    /// JWT-bearer authorization grant (RFC 7523 §2.1) with a JWT the host supplies in
+    /// [`OAuthConfig::assertion`] (workload identity: a token from the platform). Like
+    /// client credentials it needs no user; its token requests are reported with
+    /// [`FetchPurpose::ClientCredentials`](super::FetchPurpose::ClientCredentials).
+    JwtBearer,
+}
+
+impl Grant {
+    /// A grant the client obtains without a user (client credentials, JWT bearer):
+    /// no redirect, no refresh token expected, no probe of the resource needed.
+    pub const fn is_direct(self) -> bool {
+        matches!(self, Grant::ClientCredentials | Grant::JwtBearer)
+    }
 }
 
 /// OAuth settings. Everything is optional: discovery fills in what is missing.
@@ -84,6 +97,25 @@ pub struct OAuthConfig {
     /// Allow plain `http` for non-loopback endpoints (off; only for tests on private
     /// networks).
     pub allow_insecure_http: bool,
+    /// Sender-constrained tokens (RFC 9449, DPoP): every token request and every
+    /// resource request with a DPoP-bound token carries a proof signed with a key the
+    /// session generates from the host's seed. Off by default. Resource requests then
+    /// take their headers from [`Session::headers_for`](super::Session::headers_for).
+    #[serde(skip_serializing_if = "is_false")]
+    pub dpop: bool,
+    /// The client's private key for `private_key_jwt` client authentication (RFC 7523
+    /// §2.2, OpenID Connect Core §9): a PKCS#8 PEM or a private JWK (ES256). With it,
+    /// token requests carry a signed `client_assertion` instead of a secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_assertion_key: Option<crate::secret::Secret>,
+    /// The JWT presented as the authorization grant with [`Grant::JwtBearer`] (RFC 7523
+    /// §2.1), for instance a workload identity token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assertion: Option<crate::secret::Secret>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Header-helper settings.
@@ -176,6 +208,15 @@ impl OAuthConfig {
         }
         if let Some(u) = &self.client_id_metadata_url {
             check_url(field("client_id_metadata_url"), u, Scheme::Https)?;
+        }
+        if let Some(k) = &self.client_assertion_key {
+            if let Err(e) = super::parse_key(k.expose()) {
+                let reason = match e {
+                    crate::jose::KeyError::Pkcs8 => "is not a PKCS#8 PEM P-256 private key",
+                    _ => "is not a private P-256 JWK",
+                };
+                return Err(ConfigError::invalid(field("client_assertion_key"), reason));
+            }
         }
         if let Some(c) = &self.client {
             if c.client_id.is_empty() {

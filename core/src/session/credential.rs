@@ -76,8 +76,7 @@ impl Session {
 
     /// Client credentials with everything known: no need to probe the resource first.
     pub(super) fn can_get_token_directly(&self) -> bool {
-        self.oauth_config()
-            .is_some_and(|o| o.grant == super::Grant::ClientCredentials)
+        self.oauth_config().is_some_and(|o| o.grant.is_direct())
             && self.server().is_some()
             && self.client().is_some()
     }

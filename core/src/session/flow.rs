@@ -229,6 +229,7 @@ impl Session {
             Some(o) => match o.grant {
                 Grant::AuthorizationCode => o.redirect_uri.is_some(),
                 Grant::ClientCredentials => o.client.is_some(),
+                Grant::JwtBearer => o.client.is_some() && o.assertion.is_some(),
             },
             None => false,
         }
@@ -283,10 +284,7 @@ impl Session {
         };
         let known = goal != Goal::Recheck
             && self.server().is_some_and(|s| {
-                s.metadata.is_some()
-                    || self
-                        .oauth_config()
-                        .is_some_and(|o| o.grant == Grant::ClientCredentials)
+                s.metadata.is_some() || self.oauth_config().is_some_and(|o| o.grant.is_direct())
             });
         if known {
             self.identity_step(plan, now);
@@ -400,9 +398,7 @@ impl Session {
             Some(s) => (s.metadata.is_some(), String::from(s.issuer)),
             None => (false, String::new()),
         };
-        let client_credentials = self
-            .oauth_config()
-            .is_some_and(|o| o.grant == Grant::ClientCredentials);
+        let client_credentials = self.oauth_config().is_some_and(|o| o.grant.is_direct());
         if has_metadata || client_credentials || issuer.is_empty() {
             self.identity_step(plan, now)
         } else {
@@ -657,6 +653,10 @@ impl Session {
             Grant::ClientCredentials => {
                 (&["client_credentials"], ClientAuthMethod::ClientSecretBasic)
             }
+            Grant::JwtBearer => (
+                &["urn:ietf:params:oauth:grant-type:jwt-bearer"],
+                ClientAuthMethod::None,
+            ),
         };
         let name = o.client_name.as_deref().unwrap_or("bearerflow");
         // SEP-837: clients MUST send an appropriate `application_type` (OpenID Connect
@@ -710,9 +710,7 @@ impl Session {
             (Some(n), Some(b)) => Some(oauth::scope_union(b, &n)),
             (n, b) => n.or_else(|| b.map(String::from)),
         };
-        let client_credentials = self
-            .oauth_config()
-            .is_some_and(|o| o.grant == Grant::ClientCredentials);
+        let client_credentials = self.oauth_config().is_some_and(|o| o.grant.is_direct());
         let offline = !client_credentials
             && self
                 .server()
@@ -755,6 +753,20 @@ impl Session {
         // Remembered per issuer: the next authorization asks for at least this again.
         if let Some(s) = self.known_server_mut() {
             s.requested_scope.clone_from(&scope);
+        }
+        if o.grant == Grant::JwtBearer {
+            let Some(assertion) = o.assertion.as_ref() else {
+                return self.fail_flow(SessionError::CannotAuthorize, now);
+            };
+            let req = oauth::jwt_bearer_request(
+                &token_endpoint,
+                &client,
+                assertion,
+                scope.as_deref(),
+                resource.as_deref(),
+            );
+            self.stats.client_credentials_requests += 1;
+            return self.fetch(Purpose::ClientCredentials, req, Step::Grant, now);
         }
         if o.grant == Grant::ClientCredentials {
             let req = oauth::client_credentials_request(
@@ -880,8 +892,8 @@ impl Session {
             let what = Purpose::CodeExchange.what();
             return self.fail_flow(SessionError::Status { what, status }, now);
         }
-        match oauth::parse_token_response(status, body) {
-            Ok(resp) => self.accept_tokens(resp, true, sent_at, now),
+        match self.parse_tokens(status, body) {
+            Ok((resp, dpop)) => self.accept_tokens(resp, dpop, true, sent_at, now),
             Err(oauth::TokenError::Endpoint(e)) => {
                 let e = self.scrub(e);
                 let invalid_client = matches!(

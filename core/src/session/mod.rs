@@ -92,6 +92,7 @@ mod flow;
 mod helper;
 mod identity;
 mod json;
+mod proof;
 mod queue;
 mod refresh;
 mod requests;
@@ -227,6 +228,9 @@ pub struct Session {
     actions: queue::ActionQueue,
     stats: Stats,
     last_error: Option<Box<SessionError>>,
+    /// Keys and nonces for DPoP and client assertions; `None` for a session that signs
+    /// nothing (one pointer on the Bearer path).
+    signer: Option<Box<proof::Signer>>,
 }
 
 impl core::fmt::Debug for Session {
@@ -275,7 +279,9 @@ impl Session {
             actions: queue::ActionQueue::default(),
             stats: Stats::default(),
             last_error: None,
+            signer: None,
         };
+        s.signer = s.make_signer();
         if helper {
             s.run_helper(now);
         }
@@ -412,6 +418,42 @@ impl Session {
             Cred::Helper(h) if h.generation == generation => Some(&h.headers),
             _ => None,
         }
+    }
+
+    /// The headers for a `Send` of `generation` to `method` `url`: what a host of a
+    /// DPoP session ([`OAuthConfig::dpop`]) attaches to every resource request.
+    ///
+    /// - Bearer tokens and helper headers: [`headers`](Session::headers), borrowed;
+    ///   this allocates nothing (the hot path stays allocation-free).
+    /// - A DPoP-bound token (RFC 9449 §7.1): `Authorization: DPoP <token>` and a `DPoP`
+    ///   proof for this method and URL (`htu` without query and fragment), issued at
+    ///   `now`, with a fresh `jti`, `ath` and the resource's last nonce; owned, since
+    ///   each proof is new. Call it once per actual send, retries included.
+    ///
+    /// `None` when `generation` is no longer current, as for `headers`.
+    pub fn headers_for(
+        &mut self,
+        generation: Generation,
+        method: &str,
+        url: &str,
+        now: Timestamp,
+    ) -> Option<alloc::borrow::Cow<'_, [Header]>> {
+        use alloc::borrow::Cow;
+        let dpop_token = match &self.cred {
+            Cred::Tokens(t) if t.set.generation() == generation && t.set.is_dpop() => {
+                Some(crate::secret::Secret::new(t.set.access_token()))
+            }
+            _ => None,
+        };
+        let Some(token) = dpop_token else {
+            return self.headers(generation).map(Cow::Borrowed);
+        };
+        let proof = self.dpop_proof(method, url, Some(token.expose()), now)?;
+        let authorization = alloc::format!("DPoP {}", token.expose());
+        Some(Cow::Owned(alloc::vec![
+            Header::new("Authorization", authorization),
+            Header::new("DPoP", proof),
+        ]))
     }
 
     /// Counters of what happened so far.
@@ -680,6 +722,40 @@ impl Session {
         }
     }
 
+    /// [`handle_resource_response`](Session::handle_resource_response) for a DPoP
+    /// session: `dpop_nonce` is the response's `DPoP-Nonce` header, if any (RFC 9449
+    /// §9). A valid nonce is kept for the resource. A `401` whose `DPoP` challenge says
+    /// `error="use_dpop_nonce"` and that brings a new nonce is retried once with it
+    /// (a new `Send` of the same generation: take its headers from
+    /// [`headers_for`](Session::headers_for) again); a second such `401` for the same
+    /// request, or one without a usable nonce, goes the usual way (no loop).
+    pub fn handle_resource_response_dpop(
+        &mut self,
+        id: RequestId,
+        status: u16,
+        www_authenticate: &[&str],
+        dpop_nonce: Option<&str>,
+        now: Timestamp,
+    ) -> Verdict {
+        let nonce = dpop_nonce.and_then(|n| crate::dpop::parse_nonce(n.as_bytes()).ok());
+        let resource = self.config.resource_url.clone();
+        if let (Some(n), Some(signer)) = (nonce, self.signer.as_deref_mut()) {
+            signer.store_nonce(&resource, n);
+        }
+        if status == 401 && nonce.is_some() && asks_for_nonce(www_authenticate) {
+            if let Some(sent) = self.requests.sent_generation(id) {
+                if let Some(p) = self.requests.get_mut(id) {
+                    if !p.nonce_retried {
+                        p.nonce_retried = true;
+                        self.send(id, sent);
+                        return Verdict::Retry;
+                    }
+                }
+            }
+        }
+        self.handle_resource_response(id, status, www_authenticate, now)
+    }
+
     /// The answer to a [`Action::Fetch`]. `headers` are the response headers (only
     /// `Retry-After` is read), `body` the body as read: at most
     /// [`Policy::max_response_body`] bytes are accepted, so a host reads one byte more
@@ -702,6 +778,27 @@ impl Session {
                 limit,
             };
             return self.on_fetch_failed(fetch, e, None, now);
+        }
+        if let (Some(n), Some(signer)) = (proof::nonce_header(headers), self.signer.as_deref_mut())
+        {
+            // RFC 9449 §8.2: any response may carry the next nonce.
+            let url = match fetch.unsigned.as_deref() {
+                Some(r) => r.url.clone(),
+                None => String::new(),
+            };
+            if !url.is_empty() {
+                signer.store_nonce(&url, n);
+            }
+            // A token request refused for want of a nonce (RFC 9449 §8): send it once
+            // more with the nonce; a second refusal is an answer like any other.
+            if status == 400 && !fetch.nonce_retried && is_use_dpop_nonce(body) {
+                if let Some(unsigned) = fetch.unsigned.clone() {
+                    let state::Fetch { purpose, step, .. } = *fetch;
+                    let request = (*unsigned).clone();
+                    self.fetch_signed(purpose, request, Some(unsigned), true, step, now);
+                    return;
+                }
+            }
         }
         let retry_after = headers
             .iter()
@@ -951,6 +1048,56 @@ impl Session {
                 None
             }
         }
+    }
+}
+
+/// Whether a token endpoint's error body is `use_dpop_nonce` (RFC 9449 §8).
+fn is_use_dpop_nonce(body: &[u8]) -> bool {
+    matches!(
+        crate::oauth::parse_token_response(400, body),
+        Err(crate::oauth::TokenError::Endpoint(e)) if e.error.as_str() == "use_dpop_nonce"
+    )
+}
+
+/// Whether a `WWW-Authenticate` holds a `DPoP` challenge with
+/// `error="use_dpop_nonce"` (RFC 9449 §9).
+fn asks_for_nonce(www_authenticate: &[&str]) -> bool {
+    crate::challenge::parse_lines(www_authenticate, crate::challenge::Mode::Lenient)
+        .filter_map(|c| c.ok())
+        .filter(|c| c.is_scheme("DPoP"))
+        .any(|c| {
+            c.param("error")
+                .and_then(|p| p.as_str())
+                .is_some_and(|e| e == "use_dpop_nonce")
+        })
+}
+
+impl Session {
+    /// The keys the configuration asks for: a DPoP key from the seed, the client
+    /// assertion key as configured (a key that does not parse is left out: the token
+    /// endpoint's `invalid_client` then says so; [`Config::validate`] catches it first).
+    fn make_signer(&mut self) -> Option<Box<proof::Signer>> {
+        let o = match &self.config.credential {
+            Credential::OAuth(o) => Some(o),
+            Credential::HeaderHelper(h) => h.oauth_fallback.as_ref(),
+        }?;
+        let (dpop, key) = (o.dpop, o.client_assertion_key.clone());
+        let dpop = if dpop {
+            crate::jose::SigningKey::from_seed(|| self.entropy.block())
+        } else {
+            None
+        };
+        let client = key.and_then(|k| parse_key(k.expose()).ok());
+        proof::Signer::new(dpop, client).map(Box::new)
+    }
+}
+
+/// A configured private key: PKCS#8 PEM or a private JWK.
+pub(crate) fn parse_key(text: &str) -> Result<crate::jose::SigningKey, crate::jose::KeyError> {
+    if text.trim_start().starts_with('{') {
+        crate::jose::SigningKey::from_jwk(text)
+    } else {
+        crate::jose::SigningKey::from_pkcs8_pem(text)
     }
 }
 

@@ -118,6 +118,25 @@ impl Session {
         step: Step,
         now: Timestamp,
     ) {
+        let signed = self.signer.is_some() && purpose.is_token_request();
+        let unsigned = signed.then(|| Box::new(request.clone()));
+        self.fetch_signed(purpose, request, unsigned, false, step, now);
+    }
+
+    /// [`fetch`](Session::fetch) with the token request signed (DPoP proof, client
+    /// assertion) when `unsigned` holds its unsigned form.
+    pub(super) fn fetch_signed(
+        &mut self,
+        purpose: Purpose,
+        mut request: crate::http::Request,
+        unsigned: Option<Box<crate::http::Request>>,
+        nonce_retried: bool,
+        step: Step,
+        now: Timestamp,
+    ) {
+        if unsigned.is_some() {
+            self.sign_token_request(&mut request, now);
+        }
         let id = FetchId(u64::from(self.next_fetch));
         self.next_fetch = self.next_fetch.wrapping_add(1).max(1);
         self.work = Work::Fetch(Box::new(Fetch {
@@ -126,12 +145,28 @@ impl Session {
             sent_at: now,
             deadline: now + self.policy().fetch_deadline.max(Millis(1)),
             step,
+            unsigned,
+            nonce_retried,
         }));
         self.actions.push_back(Action::Fetch {
             id,
             purpose,
             request: Box::new(request),
         });
+    }
+
+    /// Parse a token response, with `token_type` `DPoP` accepted when this session
+    /// sent a proof; a DPoP-bound token is marked so.
+    pub(super) fn parse_tokens(
+        &self,
+        status: u16,
+        body: &[u8],
+    ) -> Result<(oauth::TokenResponse, bool), TokenError> {
+        if self.signer.as_deref().is_some_and(|s| s.dpop.is_some()) {
+            oauth::parse_token_response_dpop(status, body)
+        } else {
+            oauth::parse_token_response(status, body).map(|t| (t, false))
+        }
     }
 
     /// New tokens from the token endpoint: persist first, then release the waiting.
@@ -141,6 +176,7 @@ impl Session {
     pub(super) fn accept_tokens(
         &mut self,
         resp: oauth::TokenResponse,
+        dpop: bool,
         grant: bool,
         sent_at: Timestamp,
         now: Timestamp,
@@ -191,6 +227,7 @@ impl Session {
             base,
             self.generation,
         );
+        let set = if dpop { set.into_dpop() } else { set };
         let attempts = self.attempts.refresh;
         self.install_tokens(set, now);
         if self.usable(now).is_none() && self.requests.any_waiting() {
@@ -219,8 +256,8 @@ impl Session {
         if status >= 500 || status == 429 {
             return self.transient(now, retry_after, status_error);
         }
-        match oauth::parse_token_response(status, body) {
-            Ok(resp) => self.accept_tokens(resp, false, sent_at, now),
+        match self.parse_tokens(status, body) {
+            Ok((resp, dpop)) => self.accept_tokens(resp, dpop, false, sent_at, now),
             // RFC 6749 §5.2 errors come with 400 (401 for client authentication); some
             // servers send them with 200. An error object with any other status is a
             // proxy or a gateway talking, not the authorization server.

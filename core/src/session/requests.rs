@@ -28,6 +28,8 @@ pub(crate) struct Pending {
     pub(crate) retried: bool,
     /// Step-up authorizations done for this request.
     pub(crate) step_ups: u8,
+    /// Already retried once with a new DPoP nonce (RFC 9449 §9; at most once).
+    pub(crate) nonce_retried: bool,
     /// Fingerprint of the scope the last step-up was for.
     pub(crate) step_up_scope: u32,
 }
@@ -67,6 +69,7 @@ impl Requests {
             state,
             retried: false,
             step_ups: 0,
+            nonce_retried: false,
             step_up_scope: 0,
         };
         match self {

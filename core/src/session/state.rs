@@ -146,6 +146,11 @@ pub(crate) struct Fetch {
     pub(crate) deadline: Timestamp,
     /// What the answer is for.
     pub(crate) step: Step,
+    /// A token request of a signing session, unsigned: sent again with a new proof
+    /// after the server asks for a DPoP nonce (RFC 9449 §8), once.
+    pub(crate) unsigned: Option<Box<crate::http::Request>>,
+    /// Already sent again with a nonce.
+    pub(crate) nonce_retried: bool,
 }
 
 /// Which step an exchange belongs to, with that step's context.
