@@ -710,12 +710,13 @@ impl Shared {
         }
     }
 
-    /// The lease (or the host's lock) is this process's. First read the store: tokens
-    /// another process stored before this one heard of them are adopted (their refresh
-    /// token is the live one) and the lease is not used. Otherwise core has it. True
-    /// when core took the lease (it emits `ReleaseLease` when done); false when the
-    /// caller must give it back itself (tokens adopted, the store unreadable, or core no
-    /// longer waiting for the answer).
+    /// The lease (or the host's lock) is this process's. First the store's content goes
+    /// to core (tokens another process stored before this one heard of them), then the
+    /// grant: core refreshes with it, or hands it straight back (`ReleaseLease`) when it
+    /// no longer needs it, so the lease is core's to release. True when core has it;
+    /// false only when the store could not be read (the caller gives the lease back,
+    /// and core is told "no lease" and asks again: refreshing without knowing what is
+    /// stored could present a spent refresh token).
     async fn lease_granted(&self, release: Option<oneshot::Sender<()>>) -> bool {
         let current = self.load_current().await;
         let (taken, _) = self.step(|st, sh, at| {
@@ -728,24 +729,15 @@ impl Shared {
                     return (false, None);
                 }
             };
-            let known = st.session.snapshot().revision;
-            if let Some(s) = current.filter(|s| s.revision > known) {
+            if let Some(s) = current {
+                // Core ignores a snapshot that is not newer than its own.
                 let before = st.session.stats().credentials_installed;
                 st.session.handle_store_update(s, at);
                 st.note_credential(sh, at, before, Obtained::Store);
-                return (false, None);
             }
-            // Core took the lease if it started a refresh with it. (Granted with
-            // nothing to refresh, core emits `ReleaseLease` at once; a late answer is
-            // ignored: either way the lease is the caller's to give back.)
-            let asked = st.session.stats().refresh_requests;
             st.lease_release = release;
             st.session.handle_lease(true, at);
-            let taken = st.session.stats().refresh_requests != asked;
-            if !taken {
-                st.lease_release = None;
-            }
-            (taken, None)
+            (true, None)
         });
         taken
     }

@@ -908,9 +908,15 @@ impl Session {
     /// ([`Policy::shared_store`] only.) The host's answer to [`Action::AcquireLease`]:
     /// with the lease the refresh goes ahead; without it the session waits
     /// [`Policy::lease_wait`] for the holder's tokens ([`Session::handle_store_update`])
-    /// and asks again. A late or unasked answer is ignored.
+    /// and asks again. A late or unasked grant (the session took newer stored tokens
+    /// meanwhile, or gave up waiting) is handed straight back with
+    /// [`Action::ReleaseLease`], so the lease is always the session's to release and a
+    /// host never decides that itself; a late refusal is ignored.
     pub fn handle_lease(&mut self, granted: bool, now: Timestamp) {
         if !matches!(self.work, Work::AwaitLease { .. }) {
+            if granted {
+                self.actions.push_back(Action::ReleaseLease);
+            }
             return;
         }
         self.work = Work::Idle;
@@ -952,7 +958,18 @@ impl Session {
     /// The host could not store the last [`Action::Persist`] because the store holds a
     /// newer revision (`current`, a failed compare-and-swap: another process wrote
     /// first). The session takes `current` on, as [`Session::handle_store_update`] does.
+    ///
+    /// A store's compare-and-swap accepts a snapshot whose revision is *newer* than the
+    /// stored one (not exactly one more: a `Persist` asked again after a failure carries
+    /// a later revision). A "conflict" holding an *older* revision than this session's
+    /// is not another process's write: its refresh token may be spent, so it is never
+    /// taken on; the `Persist` counts as failed and is asked for again
+    /// ([`Session::handle_persist_failed`]).
     pub fn handle_persist_conflict(&mut self, current: Snapshot, now: Timestamp) {
+        if current.revision < self.revision {
+            self.handle_persist_failed(now);
+            return;
+        }
         self.take_stored(current, now);
     }
 
