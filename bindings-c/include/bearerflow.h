@@ -914,6 +914,18 @@ bf_status bf_session_begin_request(struct bf_session *session, uint64_t now_ms, 
 // (`cancelled`); an unknown or finished id is left alone.
 bf_status bf_session_cancel_request(struct bf_session *session, uint64_t id);
 
+// The host finished request `id` without a response to report: it handed the
+// credential to another HTTP stack and does not see the answer. The request ends with
+// no further action (any `SEND` or `FAIL` still queued for it is withdrawn); an
+// unknown or finished id is left alone.
+bf_status bf_session_finish_request(struct bf_session *session, uint64_t id);
+
+// Whether a request to `url` (UTF-8, read during the call only) is one this session's
+// credential is for: the resource's origin (scheme, host and port). A host wrapping
+// an HTTP client attaches the session's headers only when `*covered` is true (RFC 6750
+// §5.3: a bearer token goes only to the resource it is for).
+bf_status bf_session_covers(const struct bf_session *session, struct bf_str url, bool *covered);
+
 // Install tokens obtained elsewhere. `access_token` is required; `refresh_token` and
 // `scope` may be NULL (absent); `expires_in_s` may be NULL (unknown lifetime),
 // otherwise it points at the lifetime in seconds from `now_ms` (RFC 6749 §5.1). The
@@ -954,6 +966,25 @@ bf_status bf_session_handle_helper_stdout(struct bf_session *session, const uint
 // The header helper did not run to completion: `exit_code` points at its non-zero
 // exit status, or is NULL when it could not start, was killed or timed out.
 bf_status bf_session_handle_helper_failure(struct bf_session *session, const int32_t *exit_code, uint64_t now_ms);
+
+// A `401` for a request the host sent with the credential of `generation` (a `SEND`
+// action's generation; 0 for a request sent without one), for hosts that hand the
+// token to another HTTP stack and hear only about `401`s. `www_authenticate` holds each
+// `WWW-Authenticate` field line (`n_lines`, UTF-8, read during the call only). A stale
+// generation changes nothing; the current one is renewed (refresh, helper re-run or
+// authorization: drain the actions), and the next `bf_session_begin_request` waits
+// for it.
+bf_status bf_session_handle_unauthorized(struct bf_session *session, uint64_t generation, const struct bf_str *www_authenticate, size_t n_lines, uint64_t now_ms);
+
+// Wait for the redirect of an authorization another instance of this session started
+// (a process or page that went away while the browser was at the authorization
+// server): `pending_json` (`pending_len` bytes) is what
+// `bf_session_pending_authorization` gave that instance. `bf_session_handle_redirect`
+// then takes the redirect as this session's own. Ignored when other credential work
+// is under way or its deadline has passed. `BF_STATUS_INVALID_ARGUMENT` (code
+// `pending_authorization_malformed`) when the JSON is not of that shape. The library's
+// copy of the verifier is zeroized when it is replaced.
+bf_status bf_session_resume_authorization(struct bf_session *session, const char *pending_json, size_t pending_len, uint64_t now_ms);
 
 // The browser came back to the redirect URI with `url` (the full URL or its query;
 // UTF-8; read during the call only). `BF_STATUS_REDIRECT` when it is not accepted,
@@ -1031,6 +1062,16 @@ bf_status bf_session_headers(const struct bf_session *session, uint64_t generati
 // (release it with `bf_string_free`, which zeroizes it: it holds the tokens). The
 // same text a `BF_ACTION_KIND_PERSIST` carries when it changes.
 bf_status bf_session_snapshot(const struct bf_session *session, struct bf_string *snapshot_json);
+
+// The authorization waiting for the browser's redirect, as core's
+// `PendingAuthorization` JSON (`state`, `code_verifier`, `redirect_uri`, `deadline` in
+// unix ms, `issuer`, `iss_required`): what a host that goes away while the user
+// authorizes keeps, to hand to `bf_session_resume_authorization` in the session it
+// builds when the redirect arrives. `*has_pending` is false (and `*pending_json`
+// `{NULL, 0}`) when none is waiting. Otherwise `*pending_json` is a new `bf_string` the
+// host owns: release it with `bf_string_free`, which zeroizes it (it holds the PKCE
+// verifier; keep it only as long as the redirect takes, where no one else reads it).
+bf_status bf_session_pending_authorization(const struct bf_session *session, bool *has_pending, struct bf_string *pending_json);
 
 // The last call on this session that failed (status, code, message), or
 // `BF_STATUS_OK` with empty strings. Read-only calls (`const bf_session *`) record

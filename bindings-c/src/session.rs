@@ -11,10 +11,13 @@ use crate::types::{
     bf_header, bf_http_error_kind, bf_phase, bf_status, bf_str, bf_string, bf_verdict, borrow_str,
 };
 use bearerflow::secret::Secret;
-use bearerflow::session::{Config, FetchId, HttpErrorKind, RequestId, Session, Snapshot, Stats};
+use bearerflow::session::{
+    Config, FetchId, HttpErrorKind, PendingAuthorization, RequestId, Session, Snapshot, Stats,
+};
 use bearerflow::time::Timestamp;
 use bearerflow::token::Generation;
 use core::ffi::c_char;
+use zeroize::Zeroizing;
 
 /// One session: a credential for one protected resource, kept alive. Opaque.
 ///
@@ -248,6 +251,37 @@ pub unsafe extern "C" fn bf_session_cancel_request(session: *mut bf_session, id:
     })
 }
 
+/// The host finished request `id` without a response to report: it handed the
+/// credential to another HTTP stack and does not see the answer. The request ends with
+/// no further action (any `SEND` or `FAIL` still queued for it is withdrawn); an
+/// unknown or finished id is left alone.
+#[no_mangle]
+pub unsafe extern "C" fn bf_session_finish_request(session: *mut bf_session, id: u64) -> bf_status {
+    with_session(session, |s| {
+        s.session.finish_request(RequestId(id));
+        Ok(())
+    })
+}
+
+/// Whether a request to `url` (UTF-8, read during the call only) is one this session's
+/// credential is for: the resource's origin (scheme, host and port). A host wrapping
+/// an HTTP client attaches the session's headers only when `*covered` is true (RFC 6750
+/// §5.3: a bearer token goes only to the resource it is for).
+#[no_mangle]
+pub unsafe extern "C" fn bf_session_covers(
+    session: *const bf_session,
+    url: bf_str,
+    covered: *mut bool,
+) -> bf_status {
+    with_session_ref(session, |s| {
+        let out = Out::new(covered, "covered")?;
+        // SAFETY: the header requires readable bytes for the call.
+        let url = unsafe { args::str_arg(url, "url") }?;
+        out.write(s.session.covers(url));
+        Ok(())
+    })
+}
+
 /// Install tokens obtained elsewhere. `access_token` is required; `refresh_token` and
 /// `scope` may be NULL (absent); `expires_in_s` may be NULL (unknown lifetime),
 /// otherwise it points at the lifetime in seconds from `now_ms` (RFC 6749 §5.1). The
@@ -439,6 +473,64 @@ pub unsafe extern "C" fn bf_session_handle_helper_failure(
             Some(unsafe { exit_code.read() })
         };
         s.session.handle_helper_failure(code, Timestamp(now_ms));
+        Ok(())
+    })
+}
+
+/// A `401` for a request the host sent with the credential of `generation` (a `SEND`
+/// action's generation; 0 for a request sent without one), for hosts that hand the
+/// token to another HTTP stack and hear only about `401`s. `www_authenticate` holds each
+/// `WWW-Authenticate` field line (`n_lines`, UTF-8, read during the call only). A stale
+/// generation changes nothing; the current one is renewed (refresh, helper re-run or
+/// authorization: drain the actions), and the next `bf_session_begin_request` waits
+/// for it.
+#[no_mangle]
+pub unsafe extern "C" fn bf_session_handle_unauthorized(
+    session: *mut bf_session,
+    generation: u64,
+    www_authenticate: *const bf_str,
+    n_lines: usize,
+    now_ms: u64,
+) -> bf_status {
+    with_session(session, |s| {
+        // SAFETY: the header requires `n_lines` readable `bf_str`s and their bytes.
+        unsafe {
+            args::with_lines(www_authenticate, n_lines, "www_authenticate", |lines| {
+                s.session
+                    .handle_unauthorized(Generation(generation), lines, Timestamp(now_ms));
+                Ok(())
+            })
+        }
+    })
+}
+
+/// Wait for the redirect of an authorization another instance of this session started
+/// (a process or page that went away while the browser was at the authorization
+/// server): `pending_json` (`pending_len` bytes) is what
+/// `bf_session_pending_authorization` gave that instance. `bf_session_handle_redirect`
+/// then takes the redirect as this session's own. Ignored when other credential work
+/// is under way or its deadline has passed. `BF_STATUS_INVALID_ARGUMENT` (code
+/// `pending_authorization_malformed`) when the JSON is not of that shape. The library's
+/// copy of the verifier is zeroized when it is replaced.
+#[no_mangle]
+pub unsafe extern "C" fn bf_session_resume_authorization(
+    session: *mut bf_session,
+    pending_json: *const c_char,
+    pending_len: usize,
+    now_ms: u64,
+) -> bf_status {
+    with_session(session, |s| {
+        // SAFETY: the header requires `pending_len` readable bytes at `pending_json`.
+        let json = unsafe { args::bytes(pending_json.cast(), pending_len, "pending_json") }?;
+        // serde's message could quote a value of the input (the verifier): not passed on.
+        let pending: PendingAuthorization = serde_json::from_slice(json).map_err(|_| {
+            Failure::new(
+                bf_status::InvalidArgument,
+                "pending_authorization_malformed",
+                "pending_json is not a pending authorization as bf_session_pending_authorization writes it",
+            )
+        })?;
+        s.session.resume_authorization(pending, Timestamp(now_ms));
         Ok(())
     })
 }
@@ -727,6 +819,60 @@ pub unsafe extern "C" fn bf_session_snapshot(
         out.write(bf_string::from_text(&json));
         Ok(())
     })
+}
+
+/// The authorization waiting for the browser's redirect, as core's
+/// `PendingAuthorization` JSON (`state`, `code_verifier`, `redirect_uri`, `deadline` in
+/// unix ms, `issuer`, `iss_required`): what a host that goes away while the user
+/// authorizes keeps, to hand to `bf_session_resume_authorization` in the session it
+/// builds when the redirect arrives. `*has_pending` is false (and `*pending_json`
+/// `{NULL, 0}`) when none is waiting. Otherwise `*pending_json` is a new `bf_string` the
+/// host owns: release it with `bf_string_free`, which zeroizes it (it holds the PKCE
+/// verifier; keep it only as long as the redirect takes, where no one else reads it).
+#[no_mangle]
+pub unsafe extern "C" fn bf_session_pending_authorization(
+    session: *const bf_session,
+    has_pending: *mut bool,
+    pending_json: *mut bf_string,
+) -> bf_status {
+    with_session_ref(session, |s| {
+        let has = Out::new(has_pending, "has_pending")?;
+        let out = Out::new(pending_json, "pending_json")?;
+        has.write(false);
+        out.write(bf_string::null());
+        let Some(pending) = s.session.pending_authorization() else {
+            return Ok(());
+        };
+        let json = pending_json_text(&pending)?;
+        has.write(true);
+        out.write(bf_string::from_text(&json));
+        Ok(())
+    })
+}
+
+/// `pending` as JSON in a buffer sized exactly before it is written (so it never grows
+/// and leaves a copy of the verifier behind) and zeroized on drop.
+fn pending_json_text(pending: &PendingAuthorization) -> Result<Zeroizing<String>, Failure> {
+    let internal = || Failure::new(bf_status::Panic, "panic", "could not serialize a value");
+    let mut counter = Counter(0);
+    serde_json::to_writer(&mut counter, pending).map_err(|_| internal())?;
+    let mut buf = Zeroizing::new(Vec::with_capacity(counter.0));
+    serde_json::to_writer(&mut *buf, pending).map_err(|_| internal())?;
+    let text = String::from_utf8(core::mem::take(&mut *buf)).map_err(|_| internal())?;
+    Ok(Zeroizing::new(text))
+}
+
+/// Counts the bytes written to it.
+struct Counter(usize);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0 += b.len();
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The last call on this session that failed (status, code, message), or

@@ -27,9 +27,11 @@ pub use guard::{protected_resource_metadata, protected_resource_metadata_url, Gu
 
 use bearerflow::secret::Secret;
 use bearerflow::session::{
-    Config, FetchId, HttpErrorKind, RequestId, Session as Machine, Snapshot, Verdict,
+    Config, FetchId, HttpErrorKind, PendingAuthorization, RequestId, Session as Machine, Snapshot,
+    Verdict,
 };
 use bearerflow::time::Timestamp;
+use bearerflow::token::Generation;
 use error::{coded, Result};
 use wasm_bindgen::prelude::*;
 
@@ -108,6 +110,26 @@ impl Session {
         to_js(&self.inner.config().policy)
     }
 
+    /// Whether a request to `url` is one the credential is for: the resource's origin
+    /// (RFC 6750 §5.3: a bearer token goes only to the resource it is for). A wrapped
+    /// `fetch` passes every other URL through untouched.
+    pub fn covers(&self, url: &str) -> bool {
+        self.inner.covers(url)
+    }
+
+    /// The authorization waiting for its redirect, as a plain object in core's serde
+    /// shape (`PendingAuthorization`: `state`, `code_verifier`, `redirect_uri`,
+    /// `deadline` in unix ms, `issuer`, `iss_required`), or `undefined`. A page that
+    /// navigates away keeps it (it holds the PKCE verifier) in `sessionStorage` only as
+    /// long as the redirect takes.
+    #[wasm_bindgen(js_name = pendingAuthorization)]
+    pub fn pending_authorization(&self) -> Result<JsValue> {
+        match self.inner.pending_authorization() {
+            Some(p) => to_js(&p),
+            None => Ok(JsValue::UNDEFINED),
+        }
+    }
+
     // ---------------------------------------------------------------------------------
     // Application calls
     // ---------------------------------------------------------------------------------
@@ -123,6 +145,31 @@ impl Session {
     #[wasm_bindgen(js_name = cancelRequest)]
     pub fn cancel_request(&mut self, id: f64) -> Result<()> {
         self.inner.cancel_request(RequestId(number(id, "id")?));
+        Ok(())
+    }
+
+    /// The host finished request `id` without a response to report (it handed the
+    /// credential to another HTTP stack and does not see the answer). Nothing follows
+    /// for `id`.
+    #[wasm_bindgen(js_name = finishRequest)]
+    pub fn finish_request(&mut self, id: f64) -> Result<()> {
+        self.inner.finish_request(RequestId(number(id, "id")?));
+        Ok(())
+    }
+
+    /// Continue an authorization another instance of this session started (the page
+    /// that navigated away): `pending` is what its `pendingAuthorization()` returned.
+    /// `handleRedirect` then takes the redirect as this session's own. A malformed
+    /// object is refused with `pending_authorization_malformed`.
+    #[wasm_bindgen(js_name = resumeAuthorization)]
+    pub fn resume_authorization(&mut self, pending: JsValue, now: f64) -> Result<()> {
+        let text = js_sys::JSON::stringify(&pending)
+            .ok()
+            .and_then(|s| s.as_string())
+            .ok_or_else(malformed_pending)?;
+        let pending: PendingAuthorization =
+            serde_json::from_str(&text).map_err(|_| malformed_pending())?;
+        self.inner.resume_authorization(pending, time(now)?);
         Ok(())
     }
 
@@ -224,6 +271,27 @@ impl Session {
         Ok(())
     }
 
+    /// A `401` for a request sent with the credential of `generation` (a `send`
+    /// action's `generation`; 0 for a request sent without one), for hosts that hand the
+    /// token to another HTTP stack and only hear about `401`s. `wwwAuthenticate` holds
+    /// every `WWW-Authenticate` line. A stale generation changes nothing; the current
+    /// one is renewed, and the next `beginRequest` waits for it.
+    #[wasm_bindgen(js_name = handleUnauthorized)]
+    pub fn handle_unauthorized(
+        &mut self,
+        generation: f64,
+        www_authenticate: Vec<String>,
+        now: f64,
+    ) -> Result<()> {
+        let lines: Vec<&str> = www_authenticate.iter().map(String::as_str).collect();
+        self.inner.handle_unauthorized(
+            Generation(number(generation, "generation")?),
+            &lines,
+            time(now)?,
+        );
+        Ok(())
+    }
+
     /// What the header helper printed on standard output.
     #[wasm_bindgen(js_name = handleHelperStdout)]
     pub fn handle_helper_stdout(&mut self, stdout: &[u8], now: f64) -> Result<()> {
@@ -321,6 +389,13 @@ impl Session {
 /// `Config::from_json`, with its code on failure.
 fn read_config(json: &str) -> Result<Config> {
     Config::from_json(json.as_bytes()).map_err(|e| coded(e.code(), e))
+}
+
+fn malformed_pending() -> JsValue {
+    coded(
+        "pending_authorization_malformed",
+        "pending authorization must be an object as pendingAuthorization() returns",
+    )
 }
 
 fn read_seed(seed: &[u8]) -> Result<[u8; 32]> {

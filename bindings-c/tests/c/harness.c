@@ -60,6 +60,7 @@ int main(int argc, char **argv) {
     challenge_vector_tests(argv[1]);
     bad_input_tests();
     guard_tests();
+    host_api_tests();
     printf("\ntest result: %s. %u passed; %u failed; 0 ignored; 0 measured; 0 filtered out\n",
            failed == 0 ? "ok" : "FAILED", passed, failed);
     if (passed == 0) {

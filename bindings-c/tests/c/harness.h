@@ -68,5 +68,6 @@ void session_vector_tests(const char *vectors_dir);
 void challenge_vector_tests(const char *vectors_dir);
 void bad_input_tests(void);
 void guard_tests(void);
+void host_api_tests(void);
 
 #endif

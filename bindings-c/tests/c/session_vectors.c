@@ -387,6 +387,7 @@ static bool stats_match(bf_session *s, const cJSON *want, const char *where) {
         {"insufficient_scope_seen", st.insufficient_scope_seen},
         {"credentials_installed", st.credentials_installed},
         {"persist_failures", st.persist_failures},
+        {"grants_without_refresh_token", st.grants_without_refresh_token},
     };
     int named = 0;
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {

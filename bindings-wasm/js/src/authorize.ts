@@ -30,9 +30,9 @@ export function headless(maxRedirects = 10): Authorizer {
 /**
  * Full-page redirect (browsers): the page goes to the authorization server and comes
  * back to the redirect URI (this app's page). What the session needs to finish is
- * saved in `sessionStorage` first: its seed and every input it had, from which it is
- * rebuilt exactly (the PKCE verifier and `state` derive from them, so they stay in this
- * tab, as an SDK's stored verifier would) and removed as soon as the page is back.
+ * saved in `sessionStorage` first: its snapshot and core's pending authorization
+ * (`state`, the PKCE verifier, the deadline), so they stay in this tab, as an SDK's
+ * stored verifier would, and are removed as soon as the page is back.
  * `createAuthFetch` on the returning page resumes the flow by itself. Never resolves:
  * the page leaves.
  */

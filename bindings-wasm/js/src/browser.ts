@@ -6,7 +6,7 @@
  */
 
 import init, * as wasmGlue from "bearerflow-wasm-glue";
-import type { Journal, Platform } from "./driver.js";
+import type { Platform, SavedRedirect } from "./driver.js";
 import { setPlatform } from "./driver.js";
 import { redirect } from "./authorize.js";
 import type { Glue } from "./wasm.js";
@@ -36,10 +36,10 @@ const platform: Platform = {
   defaultAuthorizer: () => redirect(),
   useWasm: setWasmSource,
   locks: globalThis.navigator?.locks as Platform["locks"],
-  saveRedirectJournal(key: string, journal: Journal) {
-    globalThis.sessionStorage.setItem(key, JSON.stringify(journal));
+  saveRedirect(key: string, saved: SavedRedirect) {
+    globalThis.sessionStorage.setItem(key, JSON.stringify(saved));
   },
-  takeRedirectJournal(key: string) {
+  takeRedirect(key: string) {
     const text = globalThis.sessionStorage?.getItem(key);
     if (!text) return undefined;
     const here = new URL(globalThis.location.href);
@@ -50,7 +50,7 @@ const platform: Platform = {
     for (const p of RESPONSE_PARAMS) here.searchParams.delete(p);
     globalThis.history?.replaceState(globalThis.history.state, "", here.href);
     try {
-      return { journal: JSON.parse(text) as Journal, url };
+      return { saved: JSON.parse(text) as SavedRedirect, url };
     } catch {
       return undefined;
     }

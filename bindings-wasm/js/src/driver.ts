@@ -10,7 +10,7 @@ import { BearerflowError } from "./errors.js";
 import type { Store } from "./store.js";
 import { memoryStore } from "./store.js";
 import { glue } from "./wasm.js";
-import type { Action, FetchPurpose, Glue, Phase, SnapshotJson, Stats, WasmSession } from "./wasm.js";
+import type { Action, FetchPurpose, Glue, PendingAuthorization, Phase, Stats, WasmSession } from "./wasm.js";
 
 /** Core's `OAuthConfig`, as core reads it (snake_case). Everything is optional. */
 export interface OAuthSettings {
@@ -101,42 +101,47 @@ export interface Platform {
   useWasm?(source: NonNullable<AuthOptions["wasm"]>): void;
   /** Web Locks, where the platform has them. */
   locks?: { request(name: string, callback: () => Promise<unknown>): Promise<unknown> };
-  /** A journal saved before a full-page redirect, to resume from (browsers). */
-  takeRedirectJournal?(key: string): { journal: Journal; url: string } | undefined;
-  saveRedirectJournal?(key: string, journal: Journal): void;
+  /** What was saved before a full-page redirect, with the URL the page came back to (browsers). */
+  takeRedirect?(key: string): { saved: SavedRedirect; url: string } | undefined;
+  saveRedirect?(key: string, saved: SavedRedirect): void;
 }
 
 let platform: Platform = { defaultAuthorizer: () => undefined };
-
-/** Inputs kept for a redirect resume (about 50 bytes each in `sessionStorage`). */
-const MAX_JOURNAL = 20000;
 
 /** Set by the platform entry. */
 export function setPlatform(p: Platform): void {
   platform = p;
 }
 
-/** Every input the session got since it was made, to rebuild it exactly (the machine is deterministic). */
-export interface Journal {
+/**
+ * What a page keeps across a full-page redirect: the session's snapshot (server and
+ * client registration) and core's `PendingAuthorization` (state, PKCE verifier,
+ * deadline), from which the page that comes back builds a session that takes the
+ * redirect (`resumeAuthorization`).
+ */
+export interface SavedRedirect {
   config: string;
-  seed: number[];
-  start: number;
-  snapshot: string | null;
-  calls: [string, unknown[]][];
+  snapshot: string;
+  pending: PendingAuthorization;
 }
 
 /** One caller's request: sends and the final failure arrive here. */
 interface Call {
   id: number;
-  onSend: ((headers: [string, string][]) => void) | undefined;
+  onSend: ((send: Send) => void) | undefined;
   onFail: ((e: BearerflowError) => void) | undefined;
-  pending: { headers?: [string, string][]; error?: BearerflowError } | undefined;
+  pending: { send?: Send; error?: BearerflowError } | undefined;
+}
+
+/** A `send` action: the headers to attach and the credential generation they carry. */
+export interface Send {
+  headers: [string, string][];
+  generation: number;
 }
 
 /** A session being driven. */
 export class Driver {
   private session!: WasmSession;
-  private journal!: Journal;
   private readonly calls = new Map<number, Call>();
   private pumping: Promise<void> | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -150,13 +155,15 @@ export class Driver {
   private maxBody = 0;
   private maxHelperOutput = 0;
   private helperDeadline = 0;
+  /** Ends the Web Lock held as the shared store's refresh lease, when one is held. */
+  private releaseLease: (() => void) | undefined;
 
   constructor(private readonly options: AuthOptions) {
     this.store = options.store ?? memoryStore();
     const f = options.fetch ?? globalThis.fetch;
     this.http = (input, init) => f(input, init);
     this.now = options.now ?? Date.now;
-    this.config = JSON.stringify(configJson(options));
+    this.config = JSON.stringify(configJson(options, this.sharedLock() !== undefined));
   }
 
   /** Load the module, restore stored tokens (or resume a redirect), start the loop. */
@@ -168,15 +175,17 @@ export class Driver {
   private async init(): Promise<void> {
     if (this.options.wasm !== undefined) platform.useWasm?.(this.options.wasm);
     const g = await glue();
-    const resumed = platform.takeRedirectJournal?.(this.journalKey());
-    if (resumed && resumed.journal.config === this.config) {
-      const begun = this.replay(g, resumed.journal);
+    const resumed = platform.takeRedirect?.(this.redirectKey());
+    if (resumed && resumed.saved.config === this.config) {
+      // The page that left started this authorization: its session's snapshot and
+      // pending authorization make this session the one the redirect is for.
+      this.create(g, resumed.saved.snapshot);
+      this.input("resumeAuthorization", resumed.saved.pending, this.now());
       try {
         this.input("handleRedirect", resumed.url, this.now());
       } catch {
         // A stale or forged redirect: the session goes on without it.
       }
-      for (const id of begun) this.input("cancelRequest", id);
     } else {
       const stored = await this.store.load();
       this.create(g, stored);
@@ -195,60 +204,20 @@ export class Driver {
     this.session = snapshot
       ? g.Session.restore(this.config, snapshot, seed, start)
       : new g.Session(this.config, seed, start);
-    this.journal = { config: this.config, seed: Array.from(seed), start, snapshot, calls: [] };
   }
 
-  /**
-   * Rebuild the session of a journal: same seed, same inputs at the same times, so
-   * the same PKCE verifier and `state` wait for the redirect. What the session asked
-   * for then was done then, so its actions are drained unperformed. Returns the ids of
-   * the requests begun then: their callers left with the page.
-   */
-  private replay(g: Glue, j: Journal): number[] {
-    const seed = Uint8Array.from(j.seed);
-    this.session = j.snapshot
-      ? g.Session.restore(j.config, j.snapshot, seed, j.start)
-      : new g.Session(j.config, seed, j.start);
-    this.journal = { ...j, calls: [] };
-    const begun: number[] = [];
-    for (const [method, args] of j.calls) {
-      let result: unknown;
-      try {
-        result = this.input(method, ...args.map(revive));
-      } catch {
-        // It threw the first time too (a refused redirect): the same outcome.
-      }
-      if (method === "beginRequest" && typeof result === "number") begun.push(result);
-      while (this.session.pollAction() !== undefined) {
-        /* performed before the page left */
-      }
-    }
-    return begun;
-  }
-
-  private journalKey(): string {
+  private redirectKey(): string {
     return `bearerflow:redirect:${this.options.resourceUrl}`;
   }
 
-  /**
-   * Inputs are recorded so that a full-page redirect can rebuild this exact session
-   * (only where the platform can resume one: browsers). Bounded: past
-   * {@link MAX_JOURNAL} inputs the journal is dropped and a redirect authorization
-   * fails instead (the session records why; a popup or the hook still work).
-   */
-  private record(method: string, args: unknown[]): void {
-    const j = this.journal;
-    if (!platform.saveRedirectJournal || j.calls.length > MAX_JOURNAL) return;
-    if (j.calls.length === MAX_JOURNAL) {
-      j.calls.push(["overflow", []]);
-      return;
-    }
-    j.calls.push([method, args.map((a) => (a instanceof Uint8Array ? { bytes: Array.from(a) } : a))]);
+  /** The Web Lock name of a store shared by several pages, where the platform has locks. */
+  private sharedLock(): string | undefined {
+    const name = this.store.sharedName;
+    return name !== undefined && platform.locks ? `bearerflow:${name}` : undefined;
   }
 
-  /** Call a session input, recording it. */
+  /** Call a session input by name. */
   private input(method: string, ...args: unknown[]): unknown {
-    this.record(method, args);
     const f = (this.session as unknown as Record<string, (...a: unknown[]) => unknown>)[method];
     if (!f) throw new Error(`bearerflow: no session method ${method}`);
     return f.apply(this.session, args);
@@ -259,25 +228,25 @@ export class Driver {
   // ------------------------------------------------------------------------------
 
   /** Begin a request: its first `send` (headers to attach) or its failure follows. */
-  async begin(signal?: AbortSignal | null): Promise<{ id: number; headers: [string, string][] }> {
+  async begin(signal?: AbortSignal | null): Promise<{ id: number; headers: [string, string][]; generation: number }> {
     await this.start();
     signal?.throwIfAborted();
     const id = this.input("beginRequest", this.now()) as number;
     const call: Call = { id, onSend: undefined, onFail: undefined, pending: undefined };
     this.calls.set(id, call);
     void this.pump();
-    const headers = await this.nextSend(call, signal);
-    return { id, headers };
+    const send = await this.nextSend(call, signal);
+    return { id, ...send };
   }
 
   /** Wait for the next `send` (or the `fail`) of request `id`. */
-  next(id: number, signal?: AbortSignal | null): Promise<[string, string][]> {
+  async next(id: number, signal?: AbortSignal | null): Promise<[string, string][]> {
     const call = this.calls.get(id);
-    if (!call) return Promise.reject(new BearerflowError("cancelled"));
-    return this.nextSend(call, signal);
+    if (!call) throw new BearerflowError("cancelled");
+    return (await this.nextSend(call, signal)).headers;
   }
 
-  private nextSend(call: Call, signal?: AbortSignal | null): Promise<[string, string][]> {
+  private nextSend(call: Call, signal?: AbortSignal | null): Promise<Send> {
     return new Promise((resolve, reject) => {
       const onAbort = () => {
         this.cancel(call.id);
@@ -290,15 +259,15 @@ export class Driver {
         call.pending = undefined;
         settle();
         if (p.error) reject(p.error);
-        else resolve(p.headers ?? []);
+        else resolve(p.send ?? { headers: [], generation: 0 });
         return true;
       };
       if (take()) return;
       signal?.addEventListener("abort", onAbort, { once: true });
-      call.onSend = (headers) => {
+      call.onSend = (send) => {
         call.onSend = call.onFail = undefined;
         settle();
-        resolve(headers);
+        resolve(send);
       };
       call.onFail = (e) => {
         call.onSend = call.onFail = undefined;
@@ -316,6 +285,24 @@ export class Driver {
     if (verdict === "deliver") this.calls.delete(id);
     void this.pump();
     return verdict;
+  }
+
+  /** The request's credential went to another HTTP stack, whose answer is not seen here. */
+  finish(id: number): void {
+    if (!this.calls.delete(id) || !this.session) return;
+    this.input("finishRequest", id);
+    void this.pump();
+  }
+
+  /** A `401` for a request sent with the credential of `generation` (0: none). */
+  unauthorized(generation: number, wwwAuthenticate: string[]): void {
+    this.input("handleUnauthorized", generation, wwwAuthenticate, this.now());
+    void this.pump();
+  }
+
+  /** Whether the credential is for `url` (the resource's origin). Call after `start()`. */
+  covers(url: string): boolean {
+    return this.session.covers(url);
   }
 
   /** The caller went away (or its request failed below HTTP). */
@@ -362,6 +349,7 @@ export class Driver {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     for (const id of [...this.calls.keys()]) this.cancel(id);
+    this.releaseLease?.();
   }
 
   // ------------------------------------------------------------------------------
@@ -436,8 +424,9 @@ export class Driver {
         this.input("cancelRequest", action.send.id);
         return;
       }
-      if (call.onSend) call.onSend(action.send.headers);
-      else call.pending = { headers: action.send.headers };
+      const send = { headers: action.send.headers, generation: action.send.generation };
+      if (call.onSend) call.onSend(send);
+      else call.pending = { send };
     } else if ("fail" in action) {
       this.emit({ type: "action", at, action: "fail" });
       const call = this.calls.get(action.fail.id);
@@ -462,6 +451,12 @@ export class Driver {
     } else if ("authorize" in action) {
       this.emit({ type: "action", at, action: "authorize" });
       this.background(this.authorize(action.authorize.url));
+    } else if ("acquire_lease" in action) {
+      this.emit({ type: "action", at, action: "acquire_lease" });
+      this.background(this.lease(action.acquire_lease.ttl_ms));
+    } else if ("release_lease" in action) {
+      this.emit({ type: "action", at, action: "release_lease" });
+      this.releaseLease?.();
     }
   }
 
@@ -483,68 +478,55 @@ export class Driver {
   // ------------------------------------------------------------------------------
 
   private async exchange(f: Extract<Action, { fetch: unknown }>["fetch"]): Promise<void> {
-    const name = this.store.sharedName;
-    const locks = platform.locks;
-    if (f.purpose === "refresh" && name !== undefined && locks) {
-      // Several pages share these tokens: one refreshes at a time, and a page that
-      // finds the stored refresh token already rotated by another takes that page's
-      // tokens instead of spending its own, stale one (which rotation would refuse,
-      // RFC 9700 §4.14.2). The lock is held until the new tokens are stored.
-      await locks.request(`bearerflow:${name}`, async () => {
-        const adopted = await this.adoptStored(f.id);
-        if (!adopted) await this.perform(f);
-        await this.pump();
-      });
-      return;
-    }
     await this.perform(f);
   }
 
   /**
-   * The tokens another page stored, when its refresh token differs from the one this
-   * session is about to spend.
-   *
-   * WORKAROUND until core can adopt a snapshot (see the binding's report): the
-   * refresh exchange is answered with the stored tokens as a token response.
+   * The shared store's refresh lease (core's `acquire_lease`, with `shared_store` on
+   * where several pages share the store): a Web Lock held until `release_lease`, or at
+   * most `ttlMs`. Under the lock the stored snapshot goes to the session first
+   * (`handleStoreUpdate`): when another page refreshed meanwhile, the session takes its
+   * tokens and spends no rotated refresh token (RFC 9700 §4.14.2); otherwise it gets
+   * the lease and refreshes.
    */
-  private async adoptStored(fetchId: number): Promise<boolean> {
-    let stored: SnapshotJson | undefined;
-    try {
-      const text = await this.store.load();
-      stored = text ? (JSON.parse(text) as SnapshotJson) : undefined;
-    } catch {
-      return false;
+  private async lease(ttlMs: number): Promise<void> {
+    const name = this.sharedLock();
+    const locks = platform.locks;
+    if (name === undefined || !locks) {
+      this.input("handleLease", false, this.now());
+      return;
     }
-    const theirs = stored?.tokens;
-    const mine = (JSON.parse(this.session.snapshot()) as SnapshotJson).tokens;
-    // Only tokens another page obtained after this session's own: an older snapshot
-    // (one whose store write failed here) is never taken back.
-    if (
-      !theirs?.refresh_token ||
-      !mine?.refresh_token ||
-      theirs.refresh_token === mine.refresh_token ||
-      theirs.received_at <= mine.received_at
-    ) {
-      return false;
-    }
-    const now = this.now();
-    const body: Record<string, unknown> = {
-      access_token: theirs.access_token,
-      token_type: "Bearer",
-      refresh_token: theirs.refresh_token,
-    };
-    if (theirs.expires_at != null) body.expires_in = Math.max(Math.floor((theirs.expires_at - now) / 1000), 0);
-    if (theirs.scope != null) body.scope = theirs.scope;
-    this.emit({ type: "adopted", at: now });
-    this.input(
-      "handleHttpResponse",
-      fetchId,
-      200,
-      ["content-type", "application/json"],
-      new TextEncoder().encode(JSON.stringify(body)),
-      now,
-    );
-    return true;
+    await locks.request(name, () => new Promise<void>((release) => {
+      const timer = setTimeout(() => end(), ttlMs);
+      const end = () => {
+        clearTimeout(timer);
+        if (this.releaseLease === end) this.releaseLease = undefined;
+        release();
+      };
+      this.releaseLease?.();
+      this.releaseLease = end;
+      void (async () => {
+        try {
+          const stored = await this.store.load();
+          const before = this.session.snapshot();
+          if (stored) this.input("handleStoreUpdate", stored, this.now());
+          if (this.session.snapshot() !== before) {
+            this.emit({ type: "adopted", at: this.now() });
+            end();
+            return;
+          }
+          const asked = this.session.stats().refresh_requests;
+          this.input("handleLease", true, this.now());
+          // A late answer is ignored (the session stopped waiting): nothing will
+          // release the lock then.
+          if (this.session.stats().refresh_requests === asked) end();
+        } catch {
+          end();
+        } finally {
+          await this.pump();
+        }
+      })();
+    }));
   }
 
   /** Perform one HTTP exchange the session asked for and report the answer. */
@@ -616,10 +598,15 @@ export class Driver {
           redirectUri,
           fetch: this.http,
           saveForRedirect: () => {
-            if (!platform.saveRedirectJournal || this.journal.calls.length > MAX_JOURNAL) {
+            const pending = this.session.pendingAuthorization();
+            if (!platform.saveRedirect || !pending) {
               throw new Error("this session cannot resume after a full-page redirect");
             }
-            platform.saveRedirectJournal(this.journalKey(), this.journal);
+            platform.saveRedirect(this.redirectKey(), {
+              config: this.config,
+              snapshot: this.session.snapshot(),
+              pending,
+            });
           },
         });
       }
@@ -636,19 +623,15 @@ export class Driver {
   }
 }
 
-/** A recorded argument back to what the session takes. */
-function revive(a: unknown): unknown {
-  if (a && typeof a === "object" && "bytes" in a) return Uint8Array.from((a as { bytes: number[] }).bytes);
-  return a;
-}
-
 /** Core's `Config` JSON from the options. */
-function configJson(o: AuthOptions): Record<string, unknown> {
+function configJson(o: AuthOptions, sharedStore: boolean): Record<string, unknown> {
   const credential = o.helper
     ? { kind: "header_helper", ttl_ms: o.helper.ttlMs ?? null }
     : { kind: "oauth", ...(o.oauth ?? {}) };
   const config: Record<string, unknown> = { resource_url: o.resourceUrl, credential };
-  if (o.policy) config.policy = o.policy;
+  // Pages sharing a store take a refresh lease first (core's `shared_store`).
+  if (sharedStore) config.policy = { shared_store: true, ...o.policy };
+  else if (o.policy) config.policy = o.policy;
   return config;
 }
 

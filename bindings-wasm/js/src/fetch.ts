@@ -41,21 +41,20 @@ export type { AuthOptions, DriverEvent };
 export function createAuthFetch(options: AuthOptions): AuthFetch {
   const driver = new Driver(options);
   const next = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
-  return wrapFetch(driver, next, options.resourceUrl);
+  return wrapFetch(driver, next);
 }
 
 /** `fetch` over `next`, driven by `driver`. */
 export function wrapFetch(
   driver: Driver,
   next: (input: string, init?: RequestInit) => Promise<Response>,
-  resourceUrl: string,
 ): AuthFetch {
-  const resourceOrigin = new URL(resourceUrl).origin;
   const authFetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
     const request = await replayable(input, init);
-    // The credential belongs to the resource's origin (RFC 6750 §5.3: never hand a
-    // bearer token to another server); anything else passes through untouched.
-    if (new URL(request.url).origin !== resourceOrigin) {
+    await driver.start();
+    // The session says which URLs its credential is for (core's `covers`: the
+    // resource's origin, RFC 6750 §5.3); anything else passes through untouched.
+    if (!driver.covers(request.url)) {
       return next(request.url, { ...request.init, method: request.method, headers: request.headers, body: request.body });
     }
     const signal = request.init.signal ?? undefined;

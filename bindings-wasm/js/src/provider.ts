@@ -32,32 +32,36 @@ export interface AuthProvider {
  * An `authProvider` for `StreamableHTTPClientTransport` (2.x). The transport sends
  * each request itself and tells the provider only about `401`s, so:
  *
- * - `token()` is one session request whose credential is handed to the transport. The
- *   transport's own response is not seen; the request is reported as answered.
- *   (WORKAROUND: core has no "credential handed over, outcome unseen" event; see the
- *   binding's report.)
- * - `onUnauthorized()` reports the `401` and its `WWW-Authenticate` to the session with
- *   the credential the transport was given, and resolves once the session holds a new
- *   one (or rejects with its failure).
+ * - `token()` is one session request whose credential is handed to the transport
+ *   (core's `finish_request`: its outcome is not seen here). The generation of that
+ *   credential is remembered.
+ * - `onUnauthorized()` tells the session about the `401` and its `WWW-Authenticate`
+ *   with the generation the transport was given (core's `handle_unauthorized`, which
+ *   keeps the stale-401 rule: a `401` for an older credential changes nothing), and
+ *   resolves once the session holds a usable credential (or rejects with its failure).
  *
  * `createAuthFetch` sees every response and keeps core's stale-401 and step-up rules
  * exactly; prefer it (or `authMiddleware`) where the transport takes a `fetch`.
  */
 export function createAuthProvider(options: AuthOptions): AuthProvider {
   const driver = new Driver(options);
+  // The generation of the last credential handed out (0: none, the unauthenticated probe).
+  let handedOut = 0;
   return {
     async token() {
-      const { id, headers } = await driver.begin();
-      void driver.report(id, 200, []);
+      const { id, headers, generation } = await driver.begin();
+      driver.finish(id);
+      handedOut = generation;
       return bearerOf(headers);
     },
     async onUnauthorized(context) {
+      await driver.start();
       const lines = context.response.headers.get("www-authenticate");
+      driver.unauthorized(handedOut, lines ? [lines] : []);
+      // Resolves when the session has a credential to send (after the refresh or the
+      // authorization the 401 started), or rejects with the session's failure.
       const { id } = await driver.begin();
-      if (driver.report(id, 401, lines ? [lines] : []) === "retry") {
-        await driver.next(id);
-        void driver.report(id, 200, []);
-      }
+      driver.finish(id);
     },
     ready: () => driver.start(),
     stats: () => driver.stats(),
@@ -89,6 +93,6 @@ export type AuthMiddleware = ((next: FetchLike) => AuthFetch) & {
  */
 export function authMiddleware(options: AuthOptions): AuthMiddleware {
   const driver = new Driver(options);
-  const middleware = (next: FetchLike) => wrapFetch(driver, next, options.resourceUrl);
+  const middleware = (next: FetchLike) => wrapFetch(driver, next);
   return Object.assign(middleware, { stats: () => driver.stats(), phase: () => driver.phase() });
 }

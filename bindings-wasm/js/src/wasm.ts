@@ -21,7 +21,23 @@ export type Action =
   | { run_helper: Record<string, never> }
   | { persist: SnapshotJson }
   | { fail: { id: number; error: string; cause: { code: string; message: string } | null } }
-  | { authorize: { url: string } };
+  | { authorize: { url: string } }
+  | { acquire_lease: { ttl_ms: number } }
+  | { release_lease: Record<string, never> };
+
+/**
+ * An authorization waiting for the browser's redirect (core's `PendingAuthorization`):
+ * what a page that navigates away keeps in `sessionStorage` for the session it builds
+ * when it comes back. It holds the PKCE verifier.
+ */
+export interface PendingAuthorization {
+  state: string;
+  code_verifier: string;
+  redirect_uri: string;
+  deadline: number;
+  issuer: string;
+  iss_required: boolean;
+}
 
 /** What a `fetch` action is for. */
 export type FetchPurpose =
@@ -83,7 +99,11 @@ export interface WasmSession {
   lastError(): { code: string; message: string } | undefined;
   pendingRequests(): number;
   policy(): { max_response_body: number; max_helper_output: number; fetch_deadline: number };
+  covers(url: string): boolean;
+  pendingAuthorization(): PendingAuthorization | undefined;
   beginRequest(now: number): number;
+  finishRequest(id: number): void;
+  resumeAuthorization(pending: PendingAuthorization, now: number): void;
   cancelRequest(id: number): void;
   setTokens(
     accessToken: string,
@@ -95,6 +115,7 @@ export interface WasmSession {
   reauthorize(now: number): void;
   addEntropy(bytes: Uint8Array): void;
   handleResourceResponse(id: number, status: number, wwwAuthenticate: string[], now: number): string;
+  handleUnauthorized(generation: number, wwwAuthenticate: string[], now: number): void;
   handleHttpResponse(id: number, status: number, headers: string[], body: Uint8Array, now: number): void;
   handleHttpError(id: number, kind: string, now: number): void;
   handleHelperStdout(stdout: Uint8Array, now: number): void;
@@ -102,6 +123,8 @@ export interface WasmSession {
   handleRedirect(url: string, now: number): void;
   handleAuthorizeError(now: number): void;
   handlePersistFailed(now: number): void;
+  handleLease(granted: boolean, now: number): void;
+  handleStoreUpdate(snapshot: string, now: number): void;
   handleTimeout(now: number): void;
   pollAction(): Action | undefined;
   pollTimeout(): number | undefined;
