@@ -510,16 +510,11 @@ export class Driver {
           const stored = await this.store.load();
           const before = this.session.snapshot();
           if (stored) this.input("handleStoreUpdate", stored, this.now());
-          if (this.session.snapshot() !== before) {
-            this.emit({ type: "adopted", at: this.now() });
-            end();
-            return;
-          }
-          const asked = this.session.stats().refresh_requests;
+          if (this.session.snapshot() !== before) this.emit({ type: "adopted", at: this.now() });
+          // The session refreshes with the lease, or hands it straight back
+          // (`release_lease`) when it no longer needs it: it took the stored tokens, or
+          // stopped waiting.
           this.input("handleLease", true, this.now());
-          // A late answer is ignored (the session stopped waiting): nothing will
-          // release the lock then.
-          if (this.session.stats().refresh_requests === asked) end();
         } catch {
           end();
         } finally {
