@@ -53,7 +53,7 @@ return 0
 ///   reconnecting is made up for.
 ///
 /// The connection is opened on first use and reopened after Redis restarts; every
-/// command times out after [`RedisTokenStore::timeout`], so a Redis that is away makes
+/// command times out after the store's timeout (see its builder), so a Redis that is away makes
 /// a lease or a save fail quickly (the session keeps using the tokens in hand and asks
 /// again later) rather than hang.
 pub struct RedisTokenStore {

@@ -1,6 +1,6 @@
 //! Two `bearerflow proxy` processes for the same server and user, sharing one token
 //! file, across an expiry with rotating refresh tokens: one refresh in total, no
-//! failed call (`--shared-store`: a `FileTokenStore`).
+//! failed call (the token file is a `FileTokenStore` by default).
 
 mod proxy_common;
 
@@ -13,11 +13,12 @@ async fn two_proxies_share_one_store_and_one_refresh() {
     let store = temp_dir("proxy-shared").join("tokens.json");
     let s = store.to_str().unwrap();
     let url = tb.mcp_url();
-    let mut a = Proxy::start(&[&url, "--headless", "--shared-store", "--store", s]);
+    // The token file is shared by default.
+    let mut a = Proxy::start(&[&url, "--headless", "--store", s]);
     a.initialize().await;
     assert_eq!(a.echo(1, "a").await.unwrap(), "a");
     // The second proxy starts signed in from the file the first wrote.
-    let mut b = Proxy::start(&[&url, "--headless", "--shared-store", "--store", s]);
+    let mut b = Proxy::start(&[&url, "--headless", "--store", s]);
     b.initialize().await;
     assert_eq!(b.echo(1, "b").await.unwrap(), "b");
     assert_eq!(tb.counters().authorizations, 1, "one sign-in for both");

@@ -49,7 +49,8 @@ pub(crate) struct Options {
     pub ignore_tools: Vec<String>,
     /// `--headless`: follow the authorization URL without a browser.
     pub headless: bool,
-    /// `--shared-store`: the token file is shared with other processes (issue 17).
+    /// The token file is shared with other processes (the default; `--no-shared-store`
+    /// turns it off): several proxies for one server refresh once, under a lock.
     pub shared_store: bool,
     /// Open the system browser for authorization (default; `--no-open` turns it off).
     pub open_browser: bool,
@@ -89,7 +90,7 @@ impl Default for Options {
             client_name: None,
             ignore_tools: Vec::new(),
             headless: false,
-            shared_store: false,
+            shared_store: true,
             open_browser: true,
             store: None,
             headers_helper: None,
@@ -329,6 +330,7 @@ pub(crate) fn parse_with_env(
             ),
             "--headless" => o.headless = true,
             "--shared-store" => o.shared_store = true,
+            "--no-shared-store" => o.shared_store = false,
             "--no-open" => o.open_browser = false,
             "--open" => o.open_browser = true,
             "--store" => o.store = Some(PathBuf::from(value("--store")?)),

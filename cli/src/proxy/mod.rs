@@ -63,8 +63,9 @@ bearerflow's options:
   --no-open             print the authorization URL instead of opening the browser
   --store PATH          the token file (default: the per-server file of `bearerflow
                         connect` in $XDG_CONFIG_HOME/bearerflow or ~/.config/bearerflow)
-  --shared-store        other processes use the token file too: refresh under a lock
-                        (PATH.lock), adopt the tokens another process stored
+  --no-shared-store     the token file is this process's alone (by default other
+                        processes may use it too: one refresh under a lock in
+                        PATH.lock, the tokens another process stored adopted)
   --headers-helper CMD  take the headers from CMD's output (a JSON object or Name:
                         value lines), re-run on 401 and after --helper-ttl; never
                         falls into OAuth discovery
@@ -180,15 +181,13 @@ pub(crate) async fn build_client(o: &Options, store: Arc<dyn Store>) -> Result<C
     builder.build().await.map_err(|e| e.to_string())
 }
 
-/// With `--shared-store`, the token file as a [`FileTokenStore`]'s.
+/// The token file as a [`FileTokenStore`]'s, unless `--no-shared-store` (or there is
+/// no token file, so nothing to share).
 fn shared_token_file(o: &Options) -> Result<Option<PathBuf>, String> {
     if !o.shared_store {
         return Ok(None);
     }
-    match o.store.clone().or_else(|| default_store(o)) {
-        Some(p) => Ok(Some(p)),
-        None => Err("--shared-store: no token file: pass --store".to_string()),
-    }
+    Ok(o.store.clone().or_else(|| default_store(o)))
 }
 
 async fn main(o: Options) -> ExitCode {
