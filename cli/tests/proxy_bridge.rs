@@ -225,7 +225,16 @@ async fn the_server_going_away_is_reported_and_retried() {
     let tb = testbed_on(Wires::Both, port).await;
     let r = p.response(&json!(2)).await;
     assert_eq!(r["result"]["content"][0]["text"], "after", "{r}");
-    assert!(p.stderr().contains("answers again"), "{}", p.stderr());
+    // The proxy says so on stderr, which the test reads on its own thread: wait for
+    // the line rather than race the reader.
+    let stderr = std::sync::Arc::clone(&p.stderr);
+    wait_for("the proxy to report the server back", || {
+        stderr
+            .lock()
+            .map(|s| s.contains("answers again"))
+            .unwrap_or(false)
+    })
+    .await;
     assert!(p.finish().await.success());
     tb.shutdown().await;
 }
