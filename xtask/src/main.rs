@@ -6,7 +6,8 @@
 //! - `cargo xtask bench`: criterion benches, then a side-by-side ratio table, then the
 //!   `driver` scenario (`cargo xtask bench driver` alone): bare reqwest against
 //!   bearerflow-async on one loopback server, throughput ratios and p50/p99 latencies.
-//! - `cargo xtask fuzz [SECONDS]`: every fuzz target for SECONDS each (default 60).
+//! - `cargo xtask fuzz [SECONDS | --minutes N]`: every fuzz target for SECONDS (or N
+//!   minutes) each (default 60 s), then a table of executions per target.
 //! - `cargo xtask wasm-package`: the npm package (see `wasm.rs`).
 //! - `cargo xtask embedded`: the Cortex-M4F firmware under QEMU (`examples/embedded/`).
 //! - `cargo xtask proxy-sdk`: `bearerflow proxy` under the official MCP SDKs' stdio
@@ -43,6 +44,14 @@ const FUZZ_TARGETS: &[&str] = &[
     "redirect_url",
     "http_response",
     "url",
+    "dpop_nonce",
+    "authorization",
+    "oauth_error",
+    "registration",
+    "config_json",
+    "snapshot_json",
+    "helper_output",
+    "session_events",
 ];
 
 fn main() -> ExitCode {
@@ -62,17 +71,14 @@ fn main() -> ExitCode {
         Some("proxy-sdk") => {
             proxy::ci().map(|t| println!("proxy-sdk: {} passed, {} failed", t.passed, t.failed))
         }
-        Some("fuzz") => {
-            let secs = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60);
-            fuzz(secs)
-        }
+        Some("fuzz") => fuzz_seconds(&args[1..]).and_then(fuzz),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci [--no-fuzz] [--no-conformance] [--no-interop] | bench [driver] [--quick] | fuzz [SECONDS] | conformance [--scenario NAME]... | interop [--case NAME]... | c-package [--prefix DIR] | c-abi | proxy-sdk | wasm-package | embedded [--measure] | mutants [--list] [--jobs N] [--skip-test NAME]...>\n\
+                "usage: cargo xtask <ci [--no-fuzz] [--no-conformance] [--no-interop] | bench [driver] [--quick] | fuzz [SECONDS | --minutes N] | conformance [--scenario NAME]... | interop [--case NAME]... | c-package [--prefix DIR] | c-abi | proxy-sdk | wasm-package | embedded [--measure] | mutants [--list] [--jobs N] [--skip-test NAME]...>\n\
                  ci           the full test run CI does (installs missing tools)\n\
                  bench        criterion benches and the comparison report; `bench driver`:\n\
                               bare reqwest against bearerflow-async on a loopback server\n\
-                 fuzz         every fuzz target for SECONDS each\n\
+                 fuzz         every fuzz target for SECONDS (or N minutes) each, then executions per target\n\
                  conformance  the official MCP conformance suite (client auth scenarios)\n\
                  interop      against a certified OpenID Provider (oidc-provider) and the SDK's requireBearerAuth\n\
                  c-package    the C library's install tree [--prefix DIR] (pkg-config, CMake)\n\
@@ -334,7 +340,8 @@ fn ci(args: &[String]) -> Result<(), String> {
     }
 
     if with_fuzz {
-        fuzz(20)?;
+        // Issue 18: at least 30 s per target in CI.
+        fuzz(30)?;
     }
 
     println!(
@@ -396,6 +403,46 @@ fn interop_tests(mut tally: Tally) -> Result<Tally, String> {
     Ok(tally)
 }
 
+/// How long `cargo xtask fuzz` runs each target: `SECONDS`, `--minutes N`, or 60 s.
+fn fuzz_seconds(args: &[String]) -> Result<u64, String> {
+    match args {
+        [] => Ok(60),
+        [flag, n] if flag == "--minutes" => n
+            .parse::<u64>()
+            .ok()
+            .and_then(|m| m.checked_mul(60))
+            .ok_or_else(|| format!("--minutes wants a whole number, not {n:?}")),
+        [secs] => secs
+            .parse()
+            .map_err(|_| format!("fuzz wants SECONDS or --minutes N, not {secs:?}")),
+        _ => Err(format!("fuzz wants SECONDS or --minutes N, not {args:?}")),
+    }
+}
+
+/// What one libFuzzer run reported with `-print_final_stats=1`.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct FuzzStats {
+    executions: Option<u64>,
+    per_second: Option<u64>,
+    peak_rss_mb: Option<u64>,
+}
+
+impl FuzzStats {
+    /// Read one stderr line (`stat::number_of_executed_units: 123`).
+    fn read(&mut self, line: &str) {
+        let Some((name, value)) = line.trim().split_once(':') else {
+            return;
+        };
+        let value = value.trim().parse().ok();
+        match name.trim() {
+            "stat::number_of_executed_units" => self.executions = value,
+            "stat::average_exec_per_sec" => self.per_second = value,
+            "stat::peak_rss_mb" => self.peak_rss_mb = value,
+            _ => {}
+        }
+    }
+}
+
 fn fuzz(seconds: u64) -> Result<(), String> {
     tools::ensure_fuzz_tools()?;
     let fuzz_dir = root().join("fuzz");
@@ -403,15 +450,81 @@ fn fuzz(seconds: u64) -> Result<(), String> {
         Command::new("cargo").args(["+nightly", "fuzz", "build"]),
         &fuzz_dir,
     )?;
+    let mut results = Vec::new();
     for target in FUZZ_TARGETS {
-        let max_time = format!("-max_total_time={seconds}");
-        let mut cmd = Command::new("cargo");
-        cmd.args(["+nightly", "fuzz", "run", target, "--", &max_time])
-            .arg("-print_final_stats=1")
-            .current_dir(&fuzz_dir);
-        run_in(&mut cmd, &fuzz_dir)?;
+        results.push((*target, fuzz_one(&fuzz_dir, target, seconds)));
     }
-    Ok(())
+    println!("\nfuzz: {seconds} s per target");
+    println!(
+        "{:<16} {:>14} {:>10} {:>8}  result",
+        "target", "executions", "exec/s", "rss MB"
+    );
+    let show = |v: Option<u64>| v.map_or_else(|| "?".to_string(), |v| v.to_string());
+    let mut failed = Vec::new();
+    for (target, (stats, outcome)) in &results {
+        let result = match outcome {
+            Ok(()) => "ok".to_string(),
+            Err(e) => {
+                failed.push(*target);
+                e.clone()
+            }
+        };
+        println!(
+            "{:<16} {:>14} {:>10} {:>8}  {result}",
+            target,
+            show(stats.executions),
+            show(stats.per_second),
+            show(stats.peak_rss_mb)
+        );
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("fuzz targets failed: {}", failed.join(", ")))
+    }
+}
+
+/// One target for `seconds`, its stderr passed through and its final stats kept. The
+/// runs write new inputs to `target/fuzz-corpus/<target>` and read the committed seeds
+/// in `fuzz/corpus/<target>` without changing them.
+fn fuzz_one(fuzz_dir: &Path, target: &str, seconds: u64) -> (FuzzStats, Result<(), String>) {
+    let mut stats = FuzzStats::default();
+    let work = root().join("target").join("fuzz-corpus").join(target);
+    if let Err(e) = std::fs::create_dir_all(&work) {
+        return (stats, Err(format!("cannot create {}: {e}", work.display())));
+    }
+    let seeds = fuzz_dir.join("corpus").join(target);
+    let mut cmd = Command::new("cargo");
+    cmd.args(["+nightly", "fuzz", "run", target])
+        .arg(&work)
+        .args(seeds.is_dir().then_some(&seeds))
+        .arg("--")
+        .arg(format!("-max_total_time={seconds}"))
+        .arg("-print_final_stats=1")
+        .current_dir(fuzz_dir)
+        .stderr(Stdio::piped());
+    eprintln!("\n==> {cmd:?}");
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            return (
+                stats,
+                Err(format!("cannot start cargo fuzz run {target}: {e}")),
+            )
+        }
+    };
+    if let Some(err) = child.stderr.take() {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            stats.read(&line);
+        }
+    }
+    let outcome = match child.wait() {
+        Ok(s) if s.success() => Ok(()),
+        Ok(s) => Err(format!("crashed or failed ({s})")),
+        Err(e) => Err(format!("cannot wait for cargo fuzz run {target}: {e}")),
+    };
+    (stats, outcome)
 }
 
 /// Like [`run`], in a given folder (the fuzz crate is outside the workspace).
@@ -432,6 +545,29 @@ fn run_in(cmd: &mut Command, dir: &Path) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fuzz_reads_seconds_minutes_and_final_stats() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(fuzz_seconds(&args(&[])), Ok(60));
+        assert_eq!(fuzz_seconds(&args(&["45"])), Ok(45));
+        assert_eq!(fuzz_seconds(&args(&["--minutes", "3"])), Ok(180));
+        assert!(fuzz_seconds(&args(&["--minutes"])).is_err());
+        assert!(fuzz_seconds(&args(&["--minutes", "x"])).is_err());
+        let mut stats = FuzzStats::default();
+        stats.read("stat::number_of_executed_units: 1234567");
+        stats.read("stat::average_exec_per_sec:     41152");
+        stats.read("stat::peak_rss_mb:              512");
+        stats.read("#2048\tpulse  cov: 12 ft: 14 corp: 3/9b exec/s: 1024 rss: 40Mb");
+        assert_eq!(
+            stats,
+            FuzzStats {
+                executions: Some(1_234_567),
+                per_second: Some(41_152),
+                peak_rss_mb: Some(512),
+            }
+        );
+    }
 
     #[test]
     fn tally_reads_nextest_and_libtest() {
