@@ -260,6 +260,10 @@ fn ci(args: &[String]) -> Result<(), String> {
         "--all-features",
         "--locked",
     ]))?;
+    // Supply chain (`deny.toml`): licenses, bans, sources. Advisories need the RustSec
+    // database from GitHub, which CI machines cannot reach.
+    tools::ensure_deny()?;
+    run(cargo().args(["deny", "check", "licenses", "bans", "sources"]))?;
     // The no_std proof: core, with and without the socket driver, for a Cortex-M4F.
     run(cargo().args([
         "build",

@@ -76,6 +76,14 @@ pub fn ensure_fuzz_tools() -> Result<(), String> {
     Ok(())
 }
 
+/// cargo-deny for the supply-chain check of `ci` (`deny.toml`), installed when missing.
+pub fn ensure_deny() -> Result<(), String> {
+    if !works("cargo", &["deny", "--version"]) {
+        run(Command::new("cargo").args(["install", "--locked", "cargo-deny"]))?;
+    }
+    Ok(())
+}
+
 /// Whether cargo-nextest is installed (it is on these machines; fall back to cargo test).
 pub fn has_nextest() -> bool {
     works("cargo", &["nextest", "--version"])
