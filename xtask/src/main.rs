@@ -434,7 +434,8 @@ struct FuzzStats {
 impl FuzzStats {
     /// Read one stderr line (`stat::number_of_executed_units: 123`).
     fn read(&mut self, line: &str) {
-        let Some((name, value)) = line.trim().split_once(':') else {
+        // The name holds `::` itself: the value is after the last colon.
+        let Some((name, value)) = line.trim().rsplit_once(':') else {
             return;
         };
         let value = value.trim().parse().ok();
