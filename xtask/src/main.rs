@@ -240,6 +240,7 @@ fn ci(args: &[String]) -> Result<(), String> {
     let with_conformance = !args.iter().any(|a| a == "--no-conformance");
     let with_interop = !args.iter().any(|a| a == "--no-interop");
     tools::ensure_ci_tools(with_fuzz)?;
+    eprintln!("\nci: {}", disk_report());
 
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     run(cargo().args([
@@ -349,15 +350,46 @@ fn ci(args: &[String]) -> Result<(), String> {
     }
 
     println!(
-        "\nci finished in {:.0}s ({} skipped)",
+        "\nci finished in {:.0}s ({} skipped); {}",
         started.elapsed().as_secs_f64(),
-        tally.skipped
+        tally.skipped,
+        disk_report()
     );
     println!("ci: {} passed, {} failed", tally.passed, tally.failed);
     if tally.failed > 0 {
         return Err("tests failed".into());
     }
     Ok(())
+}
+
+/// What the build directories hold and what the disk has left, from `du` and `df`: a
+/// CI run once ended with "No space left on device", and this line says how close the
+/// next one comes. Either figure is "?" where the tool is missing.
+fn disk_report() -> String {
+    let kib = |cmd: &mut Command, column: usize| -> String {
+        cmd.output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| {
+                let text = String::from_utf8_lossy(&o.stdout).into_owned();
+                let line = text.lines().last()?.to_owned();
+                line.split_whitespace().nth(column)?.parse::<u64>().ok()
+            })
+            .map_or_else(
+                || "?".into(),
+                |k| format!("{:.1} GiB", k as f64 / 1048576.0),
+            )
+    };
+    let root = root();
+    let dirs = [root.join("target"), root.join("fuzz/target")];
+    let used = kib(
+        Command::new("du")
+            .arg("-skc")
+            .args(dirs.iter().filter(|d| d.exists())),
+        0,
+    );
+    let free = kib(Command::new("df").arg("-Pk").arg(&root), 3);
+    format!("disk: target/ {used}, free {free}")
 }
 
 /// The tests that drive a Node.js peer are `#[ignore]`d, so the run above counted them
