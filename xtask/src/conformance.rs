@@ -28,6 +28,7 @@
 //! `conformance/NOTES.md`.
 
 use crate::root;
+use crate::verdict::{self, Outcome, Verdict};
 use std::collections::{BTreeMap, VecDeque};
 use std::fs;
 use std::io::Read;
@@ -57,15 +58,6 @@ const RUN_CURRENT: &str = "2026-07-28";
 const RUN_LEGACY_AUTH: &str = "2025-11-25";
 const RUN_EXTENSIONS: &str = "extensions";
 const RUNS: [&str; 3] = [RUN_CURRENT, RUN_LEGACY_AUTH, RUN_EXTENSIONS];
-
-/// What a conformance run found (for `cargo xtask ci`'s tally).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Outcome {
-    /// Scenario runs that passed (a scenario counts once per run it is in).
-    pub passed: u64,
-    /// Scenario runs that failed and are listed in the baseline.
-    pub expected: u64,
-}
 
 /// Options of `cargo xtask conformance`.
 #[derive(Debug, Default)]
@@ -1011,36 +1003,6 @@ pub(crate) fn last_lines(text: &str, n: usize) -> String {
 // ---------------------------------------------------------------------------------------
 // Report
 
-/// A scenario's result in one run, judged against the baseline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verdict {
-    Pass,
-    /// Passed, but the baseline lists it.
-    UnexpectedPass,
-    ExpectedFailure,
-    Failure,
-}
-
-impl Verdict {
-    fn of(passed: bool, expected: bool) -> Verdict {
-        match (passed, expected) {
-            (true, false) => Verdict::Pass,
-            (true, true) => Verdict::UnexpectedPass,
-            (false, true) => Verdict::ExpectedFailure,
-            (false, false) => Verdict::Failure,
-        }
-    }
-
-    fn label(self) -> &'static str {
-        match self {
-            Verdict::Pass => "pass",
-            Verdict::UnexpectedPass => "pass*",
-            Verdict::ExpectedFailure => "xfail",
-            Verdict::Failure => "FAIL",
-        }
-    }
-}
-
 struct Cell {
     verdict: Verdict,
     result: ScenarioResult,
@@ -1153,43 +1115,12 @@ impl Report {
     }
 
     fn verdict(&self) -> Result<Outcome, String> {
-        let mut outcome = Outcome::default();
-        let mut unexpected = Vec::new();
-        let mut stale = Vec::new();
-        for (scenario, cells) in &self.rows {
-            for (run, cell) in cells {
-                match cell.verdict {
-                    Verdict::Pass => outcome.passed += 1,
-                    Verdict::ExpectedFailure => outcome.expected += 1,
-                    Verdict::UnexpectedPass => stale.push(format!("{run} {scenario}")),
-                    Verdict::Failure => unexpected.push(format!("{run} {scenario}")),
-                }
-            }
-        }
-        println!(
-            "conformance: {} passed, {} failed ({} expected failures in the baseline)",
-            outcome.passed,
-            unexpected.len() + stale.len(),
-            outcome.expected
-        );
-        let mut problems = Vec::new();
-        if !unexpected.is_empty() {
-            problems.push(format!(
-                "unexpected failures (not in {BASELINE}): {}",
-                unexpected.join(", ")
-            ));
-        }
-        if !stale.is_empty() {
-            problems.push(format!(
-                "now passing but listed in {BASELINE} (remove them): {}",
-                stale.join(", ")
-            ));
-        }
-        if problems.is_empty() {
-            Ok(outcome)
-        } else {
-            Err(format!("conformance: {}", problems.join("; ")))
-        }
+        let cases = self.rows.iter().flat_map(|(scenario, cells)| {
+            cells
+                .iter()
+                .map(move |(run, cell)| (format!("{run} {scenario}"), cell.verdict))
+        });
+        verdict::judge("conformance", BASELINE, cases)
     }
 }
 

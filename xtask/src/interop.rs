@@ -20,6 +20,7 @@
 
 use crate::conformance::{ensure_node, last_lines, run_limited, INSTALL_TIMEOUT};
 use crate::root;
+use crate::verdict::{self, Outcome, Verdict};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -39,15 +40,6 @@ const TARGETS: [(&str, &str); 2] = [
 const DEFAULT_JOBS: usize = 4;
 /// How long the whole run may take before it is killed.
 const RUN_TIMEOUT: Duration = Duration::from_secs(900);
-
-/// What an interop run found (for `cargo xtask ci`'s tally).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Outcome {
-    /// Cases that passed.
-    pub passed: u64,
-    /// Cases that failed and are listed in the baseline.
-    pub expected: u64,
-}
 
 #[derive(Debug)]
 struct Options {
@@ -369,35 +361,6 @@ impl Baseline {
 // ---------------------------------------------------------------------------------------
 // Report
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verdict {
-    Pass,
-    /// Passed, but the baseline lists it.
-    UnexpectedPass,
-    ExpectedFailure,
-    Failure,
-}
-
-impl Verdict {
-    fn of(passed: bool, expected: bool) -> Verdict {
-        match (passed, expected) {
-            (true, false) => Verdict::Pass,
-            (true, true) => Verdict::UnexpectedPass,
-            (false, true) => Verdict::ExpectedFailure,
-            (false, false) => Verdict::Failure,
-        }
-    }
-
-    fn label(self) -> &'static str {
-        match self {
-            Verdict::Pass => "pass",
-            Verdict::UnexpectedPass => "pass*",
-            Verdict::ExpectedFailure => "xfail",
-            Verdict::Failure => "FAIL",
-        }
-    }
-}
-
 struct Row {
     name: String,
     verdict: Verdict,
@@ -473,41 +436,11 @@ impl Report {
     }
 
     fn verdict(&self) -> Result<Outcome, String> {
-        let mut outcome = Outcome::default();
-        let mut unexpected = Vec::new();
-        let mut stale = Vec::new();
-        for row in &self.rows {
-            match row.verdict {
-                Verdict::Pass => outcome.passed += 1,
-                Verdict::ExpectedFailure => outcome.expected += 1,
-                Verdict::UnexpectedPass => stale.push(row.name.clone()),
-                Verdict::Failure => unexpected.push(row.name.clone()),
-            }
-        }
-        println!(
-            "interop: {} passed, {} failed ({} expected failures in the baseline)",
-            outcome.passed,
-            unexpected.len() + stale.len(),
-            outcome.expected
-        );
-        let mut problems = Vec::new();
-        if !unexpected.is_empty() {
-            problems.push(format!(
-                "unexpected failures (not in {BASELINE}): {}",
-                unexpected.join(", ")
-            ));
-        }
-        if !stale.is_empty() {
-            problems.push(format!(
-                "now passing but listed in {BASELINE} (remove them): {}",
-                stale.join(", ")
-            ));
-        }
-        if problems.is_empty() {
-            Ok(outcome)
-        } else {
-            Err(format!("interop: {}", problems.join("; ")))
-        }
+        verdict::judge(
+            "interop",
+            BASELINE,
+            self.rows.iter().map(|row| (row.name.clone(), row.verdict)),
+        )
     }
 }
 

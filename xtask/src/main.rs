@@ -29,6 +29,7 @@ mod mutants;
 mod proxy;
 mod schema;
 mod tools;
+mod verdict;
 mod wasm;
 
 use std::io::{BufRead, BufReader};
