@@ -17,7 +17,6 @@ use bearerflow::session::{
 use bearerflow::time::Timestamp;
 use bearerflow::token::Generation;
 use core::ffi::c_char;
-use zeroize::Zeroizing;
 
 /// One session: a credential for one protected resource, kept alive. Opaque.
 ///
@@ -522,8 +521,7 @@ pub unsafe extern "C" fn bf_session_resume_authorization(
     with_session(session, |s| {
         // SAFETY: the header requires `pending_len` readable bytes at `pending_json`.
         let json = unsafe { args::bytes(pending_json.cast(), pending_len, "pending_json") }?;
-        // serde's message could quote a value of the input (the verifier): not passed on.
-        let pending: PendingAuthorization = serde_json::from_slice(json).map_err(|_| {
+        let pending = PendingAuthorization::from_json(json).map_err(|_| {
             Failure::new(
                 bf_status::InvalidArgument,
                 "pending_authorization_malformed",
@@ -843,36 +841,10 @@ pub unsafe extern "C" fn bf_session_pending_authorization(
         let Some(pending) = s.session.pending_authorization() else {
             return Ok(());
         };
-        let json = pending_json_text(&pending)?;
         has.write(true);
-        out.write(bf_string::from_text(&json));
+        out.write(bf_string::from_text(&pending.to_json()));
         Ok(())
     })
-}
-
-/// `pending` as JSON in a buffer sized exactly before it is written (so it never grows
-/// and leaves a copy of the verifier behind) and zeroized on drop.
-fn pending_json_text(pending: &PendingAuthorization) -> Result<Zeroizing<String>, Failure> {
-    let internal = || Failure::new(bf_status::Panic, "panic", "could not serialize a value");
-    let mut counter = Counter(0);
-    serde_json::to_writer(&mut counter, pending).map_err(|_| internal())?;
-    let mut buf = Zeroizing::new(Vec::with_capacity(counter.0));
-    serde_json::to_writer(&mut *buf, pending).map_err(|_| internal())?;
-    let text = String::from_utf8(core::mem::take(&mut *buf)).map_err(|_| internal())?;
-    Ok(Zeroizing::new(text))
-}
-
-/// Counts the bytes written to it.
-struct Counter(usize);
-
-impl std::io::Write for Counter {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0 += b.len();
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// The last call on this session that failed (status, code, message), or

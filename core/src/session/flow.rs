@@ -107,6 +107,38 @@ pub struct PendingAuthorization {
     pub iss_required: bool,
 }
 
+impl PendingAuthorization {
+    /// Serialize to JSON, in a buffer zeroized on drop (the text holds the verifier).
+    pub fn to_json(&self) -> zeroize::Zeroizing<String> {
+        super::json::to_string(self)
+    }
+
+    /// Parse JSON written by [`PendingAuthorization::to_json`]. The error locates the
+    /// problem and never quotes the input (which holds the verifier).
+    ///
+    /// ```
+    /// use bearerflow::session::PendingAuthorization;
+    /// let pending = PendingAuthorization {
+    ///     state: "st-1".into(),
+    ///     code_verifier: "verifier-0123456789".into(),
+    ///     redirect_uri: "http://127.0.0.1:8976/callback".into(),
+    ///     deadline: 1_700_000_000_000,
+    ///     issuer: "https://as.example".into(),
+    ///     iss_required: true,
+    /// };
+    /// let text = pending.to_json();
+    /// assert_eq!(PendingAuthorization::from_json(text.as_bytes()), Ok(pending));
+    ///
+    /// let wrong = text.replace("\"deadline\":1700000000000", "\"deadline\":\"soon\"");
+    /// let err = PendingAuthorization::from_json(wrong.as_bytes()).unwrap_err();
+    /// assert!(!err.to_string().contains("verifier-0123456789"));
+    /// assert!(!err.to_string().contains("soon"));
+    /// ```
+    pub fn from_json(json: &[u8]) -> Result<PendingAuthorization, super::JsonError> {
+        super::json::from_slice(json)
+    }
+}
+
 impl Session {
     /// The authorization waiting for its redirect, if one is, as plain data to keep
     /// across a page load (see [`PendingAuthorization`]).
