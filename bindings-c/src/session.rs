@@ -134,6 +134,12 @@ fn config_arg(json: *const c_char, len: usize) -> Result<Config, Failure> {
     Config::from_json(bytes).map_err(|e| Failure::core(bf_status::Config, e.code(), &e))
 }
 
+fn snapshot_arg(json: *const c_char, len: usize) -> Result<Snapshot, Failure> {
+    // SAFETY: the header requires `len` readable bytes at `json`.
+    let bytes = unsafe { args::bytes(json.cast(), len, "snapshot_json") }?;
+    Snapshot::from_json(bytes).map_err(|e| Failure::core(bf_status::Snapshot, e.code(), &e))
+}
+
 fn wrap(session: Session) -> *mut bf_session {
     Box::into_raw(Box::new(bf_session {
         session,
@@ -199,10 +205,7 @@ pub unsafe extern "C" fn bf_session_restore(
 ) -> bf_status {
     create(out, || {
         let config = config_arg(config_json, config_len)?;
-        // SAFETY: the header requires `snapshot_len` readable bytes at `snapshot_json`.
-        let snap = unsafe { args::bytes(snapshot_json.cast(), snapshot_len, "snapshot_json") }?;
-        let snapshot = Snapshot::from_json(snap)
-            .map_err(|e| Failure::core(bf_status::Snapshot, e.code(), &e))?;
+        let snapshot = snapshot_arg(snapshot_json, snapshot_len)?;
         let seed = seed_arg(seed, seed_len)?;
         Ok(Session::restore(config, snapshot, seed, Timestamp(now_ms)))
     })
@@ -606,10 +609,7 @@ pub unsafe extern "C" fn bf_session_handle_store_update(
     now_ms: u64,
 ) -> bf_status {
     with_session(session, |s| {
-        // SAFETY: the header requires `snapshot_len` readable bytes at `snapshot_json`.
-        let snap = unsafe { args::bytes(snapshot_json.cast(), snapshot_len, "snapshot_json") }?;
-        let snapshot = Snapshot::from_json(snap)
-            .map_err(|e| Failure::core(bf_status::Snapshot, e.code(), &e))?;
+        let snapshot = snapshot_arg(snapshot_json, snapshot_len)?;
         s.session.handle_store_update(snapshot, Timestamp(now_ms));
         Ok(())
     })
@@ -626,10 +626,7 @@ pub unsafe extern "C" fn bf_session_handle_persist_conflict(
     now_ms: u64,
 ) -> bf_status {
     with_session(session, |s| {
-        // SAFETY: the header requires `snapshot_len` readable bytes at `snapshot_json`.
-        let snap = unsafe { args::bytes(snapshot_json.cast(), snapshot_len, "snapshot_json") }?;
-        let snapshot = Snapshot::from_json(snap)
-            .map_err(|e| Failure::core(bf_status::Snapshot, e.code(), &e))?;
+        let snapshot = snapshot_arg(snapshot_json, snapshot_len)?;
         s.session
             .handle_persist_conflict(snapshot, Timestamp(now_ms));
         Ok(())
