@@ -36,9 +36,11 @@ export interface AuthProvider {
  *   (core's `finish_request`: its outcome is not seen here). The generation of that
  *   credential is remembered.
  * - `onUnauthorized()` tells the session about the `401` and its `WWW-Authenticate`
- *   with the generation the transport was given (core's `handle_unauthorized`, which
- *   keeps the stale-401 rule: a `401` for an older credential changes nothing), and
- *   resolves once the session holds a usable credential (or rejects with its failure).
+ *   (core's `handle_unauthorized`) and resolves once the session holds a usable
+ *   credential (or rejects with its failure). The SDK does not say which request the
+ *   `401` answered, so it is reported for the newest credential handed out: with
+ *   several requests in flight, a late `401` for an older credential (which core would
+ *   ignore) can cost one refresh more. Nothing is lost; nothing is sent unauthorized.
  *
  * `createAuthFetch` sees every response and keeps core's stale-401 and step-up rules
  * exactly; prefer it (or `authMiddleware`) where the transport takes a `fetch`.
