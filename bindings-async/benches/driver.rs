@@ -11,7 +11,9 @@
 //! each round, so that whatever else the machine does falls on all of them alike.
 //!
 //! Throughput is requests completed over time spent; latencies are percentiles of
-//! every request's time from `send` to the last body byte. Each row prints the ratio of
+//! every request's time from `send` to the last body byte; allocations per request
+//! count every allocation of the process during the variant's slices (server and bench
+//! included, which are the same for all variants: the difference is the client's). Each row prints the ratio of
 //! the variant's throughput to bare reqwest's over all rounds, and the median of the
 //! per-round ratios (each round's slices are next to each other in time, so that one
 //! is the least disturbed by load that comes and goes). The machine is shared and
@@ -19,7 +21,9 @@
 //!
 //! Knobs (environment): `BENCH_DRIVER_ROUNDS` (default 15), `BENCH_DRIVER_SLICE_MS`
 //! (default 100), `BENCH_DRIVER_CONCURRENCY` (comma-separated, default `1,16,64,256`),
-//! `BENCH_DRIVER_WORKERS` (client runtime worker threads, default 2).
+//! `BENCH_DRIVER_WORKERS` (client runtime worker threads, default 2),
+//! `BENCH_DRIVER_ONLY` (`bare`, `send` or `middleware`: run that variant alone, to
+//! profile it or count its context switches with `perf stat`; no ratios then).
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -27,8 +31,13 @@ use bearerflow::oauth::TokenResponse;
 use bearerflow::secret::Secret;
 use bearerflow::session::{Config, OAuthConfig, Snapshot};
 use bearerflow_async::{BearerflowMiddleware, Client, MemoryStore, NoAuthorize};
+use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
+use std::alloc::System;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 const TOKEN: &str = "bench-access-token-0123456789abcdef";
 
@@ -41,6 +50,14 @@ enum Variant {
 
 impl Variant {
     const ALL: [Variant; 3] = [Variant::Bare, Variant::Bearerflow, Variant::Middleware];
+
+    fn key(self) -> &'static str {
+        match self {
+            Variant::Bare => "bare",
+            Variant::Bearerflow => "send",
+            Variant::Middleware => "middleware",
+        }
+    }
 
     fn name(self) -> &'static str {
         match self {
@@ -99,6 +116,7 @@ impl Clients {
 #[derive(Default)]
 struct Tally {
     requests: u64,
+    allocations: u64,
     busy: Duration,
     latencies_ns: Vec<u64>,
 }
@@ -126,6 +144,7 @@ async fn run_slice(
     slice: Duration,
     tally: &mut Tally,
 ) {
+    let region = Region::new(GLOBAL);
     let start = Instant::now();
     let end = start + slice;
     let mut tasks = Vec::with_capacity(concurrency);
@@ -152,6 +171,7 @@ async fn run_slice(
         tally.latencies_ns.extend(latencies);
     }
     tally.busy += start.elapsed();
+    tally.allocations += region.change().allocations as u64;
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -255,6 +275,16 @@ fn main() {
         .filter(|v: &Vec<usize>| !v.is_empty())
         .unwrap_or_else(|| vec![1, 16, 64, 256]);
 
+    let only = std::env::var("BENCH_DRIVER_ONLY").ok();
+    let variants: Vec<Variant> = Variant::ALL
+        .into_iter()
+        .filter(|v| only.as_deref().is_none_or(|o| o == v.key()))
+        .collect();
+    if variants.is_empty() {
+        eprintln!("BENCH_DRIVER_ONLY must be bare, send or middleware");
+        std::process::exit(2);
+    }
+
     let addr = start_server();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers.max(1))
@@ -270,7 +300,7 @@ fn main() {
             slice.as_millis()
         );
         println!(
-            "{:>5} {:>13} {:>11} {:>9} {:>10} {:>10} {:>10} {:>10} {:>11}",
+            "{:>5} {:>13} {:>11} {:>9} {:>10} {:>10} {:>10} {:>10} {:>11} {:>11}",
             "conc",
             "variant",
             "req/s",
@@ -279,41 +309,43 @@ fn main() {
             "p99 µs",
             "+p50 µs",
             "+p99 µs",
-            "round ratio"
+            "round ratio",
+            "allocs/req"
         );
         for &concurrency in &levels {
             // Warm up: connections opened, pools full, caches hot.
-            for v in Variant::ALL {
+            for &v in &variants {
                 run_slice(&clients, v, concurrency, slice / 2, &mut Tally::default()).await;
             }
-            let mut tallies: Vec<Tally> = Variant::ALL.iter().map(|_| Tally::default()).collect();
-            let mut round_ratios: Vec<Vec<f64>> = Variant::ALL.iter().map(|_| Vec::new()).collect();
+            let mut tallies: Vec<Tally> = variants.iter().map(|_| Tally::default()).collect();
+            let mut round_ratios: Vec<Vec<f64>> = variants.iter().map(|_| Vec::new()).collect();
             for round in 0..rounds {
-                let mut this_round: Vec<f64> = vec![0.0; Variant::ALL.len()];
-                for k in 0..Variant::ALL.len() {
-                    let i = (k + round) % Variant::ALL.len();
+                let mut this_round: Vec<f64> = vec![0.0; variants.len()];
+                for k in 0..variants.len() {
+                    let i = (k + round) % variants.len();
                     let mut t = Tally::default();
-                    run_slice(&clients, Variant::ALL[i], concurrency, slice, &mut t).await;
+                    run_slice(&clients, variants[i], concurrency, slice, &mut t).await;
                     this_round[i] = t.throughput();
                     tallies[i].requests += t.requests;
                     tallies[i].busy += t.busy;
+                    tallies[i].allocations += t.allocations;
                     tallies[i].latencies_ns.extend(t.latencies_ns);
                 }
-                for i in 0..Variant::ALL.len() {
+                for i in 0..variants.len() {
                     round_ratios[i].push(this_round[i] / this_round[0]);
                 }
             }
             let base_throughput = tallies[0].throughput();
             let base_p50 = tallies[0].percentile_us(0.50);
             let base_p99 = tallies[0].percentile_us(0.99);
-            for (i, v) in Variant::ALL.iter().enumerate() {
+            for (i, v) in variants.iter().enumerate() {
                 let t = &mut tallies[i];
                 let (p50, p99) = (t.percentile_us(0.50), t.percentile_us(0.99));
                 let mut rr = round_ratios[i].clone();
                 rr.sort_by(f64::total_cmp);
                 let median_round = rr.get(rr.len() / 2).copied().unwrap_or(f64::NAN);
                 println!(
-                    "{:>5} {:>13} {:>11.0} {:>9.3} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>11.3}",
+                    "{:>5} {:>13} {:>11.0} {:>9.3} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>11.3} {:>11.1}",
                     concurrency,
                     v.name(),
                     t.throughput(),
@@ -323,6 +355,7 @@ fn main() {
                     p50 - base_p50,
                     p99 - base_p99,
                     median_round,
+                    t.allocations as f64 / t.requests.max(1) as f64,
                 );
             }
         }
