@@ -2,7 +2,7 @@
 // chromedriver: a session, navigation, tabs and scripts.
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { waitFor } from "../testbed.mjs";
@@ -89,6 +89,7 @@ export async function startBrowser() {
     async close() {
       await call("DELETE", s).catch(() => undefined);
       driver.kill();
+      rmSync(profile, { recursive: true, force: true });
     },
   };
 }

@@ -3,7 +3,7 @@
 // discovery request reaches the server (a helper credential never falls into OAuth).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -18,7 +18,9 @@ const helperScript = fileURLToPath(new URL("./fixtures/helper.mjs", import.meta.
 test("header helper: re-run on 401 across three token lifetimes, zero discovery requests", async (t) => {
   const testbed = await startTestbed(["--ttl", "5s", "--mint-token", "mcp:tools"]);
   t.after(() => testbed.stop());
-  const state = join(mkdtempSync(join(tmpdir(), "bearerflow-helper-")), "refresh-token");
+  const stateDir = mkdtempSync(join(tmpdir(), "bearerflow-helper-"));
+  t.after(() => rmSync(stateDir, { recursive: true, force: true }));
+  const state = join(stateDir, "refresh-token");
   writeFileSync(state, testbed.info.refresh_token, { mode: 0o600 });
   const authFetch = createAuthFetch({
     resourceUrl: testbed.info.mcp_url,

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 import { createServer } from "node:http";
-import { mkdtempSync, readdirSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as esm from "bearerflow";
@@ -33,8 +33,9 @@ test("parseChallenges and renderChallenge round-trip a Bearer challenge", async 
   await assert.rejects(esm.renderChallenge({ scheme: "Bearer", params: [["realm", "a\nb"]] }), (e) => e.code === "control_character");
 });
 
-test("fileStore writes mode 0600 by atomic rename and reads back", async () => {
+test("fileStore writes mode 0600 by atomic rename and reads back", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "bearerflow-store-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, "nested", "tokens.json");
   const store = esm.fileStore(path);
   assert.equal(await store.load(), null);

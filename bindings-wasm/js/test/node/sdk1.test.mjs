@@ -29,7 +29,7 @@ test("SDK 1.x + createAuthFetch: connect from nothing, three expiries, a burst o
 
 test("loopback authorizer and file store: sign in once, a second process restores from the file", async (t) => {
   const { createServer } = await import("node:net");
-  const { mkdtempSync, statSync } = await import("node:fs");
+  const { mkdtempSync, rmSync, statSync } = await import("node:fs");
   const { tmpdir } = await import("node:os");
   const { join } = await import("node:path");
   const { fileStore, loopback } = await import("bearerflow");
@@ -39,7 +39,9 @@ test("loopback authorizer and file store: sign in once, a second process restore
   await new Promise((r) => probe.listen(0, "127.0.0.1", r));
   const port = probe.address().port;
   await new Promise((r) => probe.close(r));
-  const file = join(mkdtempSync(join(tmpdir(), "bearerflow-sdk1-")), "tokens.json");
+  const dir = mkdtempSync(join(tmpdir(), "bearerflow-sdk1-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, "tokens.json");
   const options = (open) => ({
     resourceUrl: testbed.info.mcp_url,
     oauth: { redirect_uri: `http://127.0.0.1:${port}/callback`, client_name: "bearerflow loopback test" },

@@ -8,7 +8,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -64,7 +64,9 @@ async function echo(client, text) {
 test("SDK 1.x Client + StdioClientTransport → bearerflow proxy: three expiries, a burst of 32, server messages", async (t) => {
   const testbed = await startTestbed();
   t.after(() => testbed.stop());
-  const store = join(mkdtempSync(join(tmpdir(), "bearerflow-node-")), "tokens.json");
+  const dir = mkdtempSync(join(tmpdir(), "bearerflow-node-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const store = join(dir, "tokens.json");
   const client = new Client(
     { name: "bearerflow-proxy-node-test", version: "0.1.0" },
     { capabilities: { elicitation: {}, roots: { listChanged: true } } },

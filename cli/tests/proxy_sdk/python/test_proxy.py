@@ -14,6 +14,7 @@ itself) and "legacy" (the `initialize` handshake: the bridge translates to the
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -70,7 +71,9 @@ class ProxyWithPythonSdk(unittest.IsolatedAsyncioTestCase):
     async def lifecycle(self, mode):
         tb = Testbed()
         self.addCleanup(tb.stop)
-        store = os.path.join(tempfile.mkdtemp(prefix="bearerflow-py-"), "tokens.json")
+        store_dir = tempfile.mkdtemp(prefix="bearerflow-py-")
+        self.addCleanup(shutil.rmtree, store_dir, ignore_errors=True)
+        store = os.path.join(store_dir, "tokens.json")
         logs = []
 
         async def on_log(params):
